@@ -1,0 +1,157 @@
+"""Configuration: one dataclass tree, loaded from YAML (``configs/*.yaml``), overridden by ``--set key=value``.
+
+Every hyper-parameter of the package lives here; defaults are the paper's "full" Market model
+(design doc ``deformable-gan.md`` §0, §4, §5). YAML files only state what differs. Unknown keys and wrong
+types raise :class:`ConfigError` naming the key.
+
+    cfg = load_config("configs/market-small.yaml", overrides=["train.batch_size=8"])
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that names an unknown key or has a value of the wrong type."""
+
+
+@dataclass
+class ModelConfig:
+    # Encoder widths per level (6 levels, 128x64 -> 4x2). Paper: 64..512; market-small uses 1/4.
+    encoder_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 512, 512])
+    # Decoder widths for the 5 up-sampling steps (the final 3x3 conv to RGB is implicit).
+    decoder_channels: list[int] = field(default_factory=lambda: [512, 512, 512, 256, 128])
+    # Discriminator widths of its 4 strided convs (the 5th conv outputs 1 logit per patch).
+    discriminator_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    deformable_skips: bool = True  # False = the "no deformable skip" ablation: same network, skips not warped
+    warp_levels: int = 4           # skips warped at the 4 highest resolutions, as in the paper (doc §3.7)
+    warp_mode: str = "bilinear"    # grid_sample mode; the original uses "nearest" (doc §3.6), bilinear gives smoother gradients
+    learned_offsets: bool = False  # journal-style residual offsets on the affine grid, zero-initialised
+    dropout: float = 0.5           # on the first 3 decoder steps while training only (doc §4.2)
+    dropout_steps: int = 3
+
+
+@dataclass
+class LossConfig:
+    # Weights; 0 switches a term off (and skips its computation). Paper "full": adversarial 1 + 0.01 NN.
+    adversarial: float = 1.0
+    nearest_neighbour: float = 0.01
+    nn_layer: str = "relu1_2"      # VGG19 layer of the NN loss (conv1_2 after ReLU, doc §5.3)
+    nn_window: int = 3             # neighbourhood size n (n x n)
+    perceptual: float = 0.0        # L1 on VGG features, summed over perceptual_layers
+    perceptual_layers: list[str] = field(default_factory=lambda: ["relu2_1"])
+    l1: float = 0.0                # pixel L1 in [-1, 1] units
+    offset_smoothness: float = 0.0  # total variation of learned offsets (only with model.learned_offsets)
+
+
+@dataclass
+class DataConfig:
+    root: str = "../shared/data/market1501"
+    height: int = 128
+    width: int = 64
+    heatmap_sigma: float = 6.0     # px at 128x64 (doc §2)
+    flip: bool = False             # random horizontal flip of both images; off in the original recipe (doc §1.4)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 4
+    lr: float = 2e-4               # Adam for G and D, no decay (doc §5.4)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    max_steps: int = 90_000        # 90 "epochs" x 1000 iterations in the original
+    adversarial_start: int = 0     # steps of reconstruction-only warm-up before D and the GAN loss start
+    seed: int = 0
+    threads: int = 0               # torch CPU threads; 0 = all cores of this machine
+    log_every: int = 50            # steps between log lines / CSV rows
+    sample_every: int = 1000       # steps between sample grids
+    sample_pairs: int = 8          # fixed test pairs shown in every sample grid
+    checkpoint_minutes: float = 5.0  # wall-clock minutes between atomic checkpoints
+
+
+@dataclass
+class PoseGANConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_type(key: str, value, annotation):
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_check_type(f"{key}[{i}]", v, item_type) for i, v in enumerate(value)]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool) or not isinstance(value, annotation):
+        raise ConfigError(f"{key}: expected {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _update(section, values: dict, prefix: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(type(section))
+    names = {f.name for f in dataclasses.fields(section)}
+    for key, value in values.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"unknown config key {full!r} (valid: {', '.join(sorted(names))})")
+        current = getattr(section, key)
+        if dataclasses.is_dataclass(current):
+            _update(current, value, full + ".")
+        else:
+            setattr(section, key, _check_type(full, value, hints[key]))
+
+
+def config_from_dict(values: dict) -> PoseGANConfig:
+    cfg = PoseGANConfig()
+    _update(cfg, values or {}, "")
+    return cfg
+
+
+def parse_override(text: str) -> dict:
+    """``"train.batch_size=8"`` -> ``{"train": {"batch_size": 8}}`` (the value is parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    path, raw = text.split("=", 1)
+    nested: dict = {}
+    node = nested
+    *parents, leaf = path.strip().split(".")
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = yaml.safe_load(raw)
+    return nested
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(path=None, overrides: list[str] = ()) -> PoseGANConfig:
+    """Defaults <- YAML file <- overrides, validated at every step."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+    for text in overrides:
+        values = _merge(values, parse_override(text))
+    return config_from_dict(values)

@@ -1,0 +1,36 @@
+"""Conditional patch discriminator of Deformable GAN (paper §4, design doc ``deformable-gan.md`` §4.4).
+
+Input: concat(source image, source heatmap, candidate image, target heatmap) = 3 + 18 + 3 + 18 = 42 channels
+at 128x64; the candidate is the real target or the generated image. Output: logits [B, 3] for 3 vertical
+patches (the first conv is unpadded, so 128x64 -> 63x31 -> 31x15 -> 15x7 -> 7x3 -> 3x1).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..keypoints import NUM_JOINTS
+from ..utils import assert_shape
+from .blocks import down_block, init_weights
+
+
+class Discriminator(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        widths = cfg.discriminator_channels
+        in_channels = 2 * (3 + NUM_JOINTS)
+        layers = [nn.Conv2d(in_channels, widths[0], 4, stride=2, padding=0, bias=True)]  # 'valid', with bias
+        layers += [down_block(a, b) for a, b in zip(widths[:-1], widths[1:])]
+        layers += [nn.LeakyReLU(0.2), nn.Conv2d(widths[-1], 1, 4, stride=2, padding=1, bias=False)]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, source_image, source_heatmap, image, target_heatmap) -> torch.Tensor:
+        """Logits [B, P'] (P' = 3 patches at 128x64) for ``image`` being a real view of the target pose."""
+        batch, _, height, width = image.shape
+        for name, t, c in (("source_image", source_image, 3), ("source_heatmap", source_heatmap, NUM_JOINTS),
+                           ("image", image, 3), ("target_heatmap", target_heatmap, NUM_JOINTS)):
+            assert_shape(t, (batch, c, height, width), name)
+        x = torch.cat([source_image, source_heatmap, image, target_heatmap], dim=1)  # [B, 42, H, W]
+        return self.net(x).flatten(1)
