@@ -1,0 +1,54 @@
+"""Checkpoint files: plain tensors + a plain config dict, written atomically, loaded with ``weights_only=True``.
+
+Training state (``runs/<name>/latest.pt``)::
+
+    {"format": 1, "kind": "train", "config": {...}, "step": int, "train_seconds": float,
+     "G": state_dict, "D": state_dict, "opt_G": state_dict, "opt_D": state_dict, "torch_rng": ByteTensor}
+
+Shipped generator (``checkpoints/posegan-market-small.pt``): ``{"format": 1, "kind": "generator", "config",
+"step", "train_seconds", "G"}`` with G optionally in float16. Networks are always rebuilt from the stored
+config, never from the command line (nanoGPT ``model_args``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .config import PoseGANConfig, config_from_dict
+
+FORMAT = 1
+
+
+def save_atomic(obj: dict, path) -> None:
+    """Write to ``<path>.tmp`` then rename: a kill mid-write never destroys the previous checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "G" not in ckpt:
+        raise ValueError(f"{path} is not a PoseGAN checkpoint (format {FORMAT})")
+    return ckpt
+
+
+def checkpoint_config(ckpt: dict) -> PoseGANConfig:
+    return config_from_dict(ckpt["config"])
+
+
+def export_generator(train_checkpoint, out_path, half: bool = True) -> dict:
+    """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically."""
+    ckpt = load_checkpoint(train_checkpoint)
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["G"].items()}
+    out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
+           "train_seconds": ckpt.get("train_seconds", 0.0), "G": state}
+    save_atomic(out, out_path)
+    return out

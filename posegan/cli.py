@@ -1,0 +1,163 @@
+"""Command line: ``python -m posegan {train,export,transfer,evaluate,detect,annotate,bench} --help``.
+
+Each subcommand parses its options and calls one library function, so everything is scriptable from Python.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+
+DEFAULT_DATA = "../shared/data/market1501"
+DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parents[1] / "checkpoints" / "posegan-market-small.pt")
+
+EPILOG = """examples:
+  python -m posegan train --config configs/market-small.yaml --out runs/market-small --max-minutes 30
+  python -m posegan train --out runs/market-small --resume --max-minutes 30
+  python -m posegan export runs/market-small/latest.pt checkpoints/posegan-market-small.pt
+  python -m posegan transfer photo.png --target-pose pose.json --out generated.png
+  python -m posegan detect photo.jpg --out detections/
+  python -m posegan bench --config configs/market-small.yaml --out results/bench.json
+"""
+
+
+def _train(args, parser):
+    from .train import Trainer
+    resume = None
+    if args.resume:
+        resume = Path(args.resume if isinstance(args.resume, str) else Path(args.out) / "latest.pt")
+        if not resume.is_file():
+            parser.error(f"--resume: no checkpoint at {resume}")
+    elif args.config is None:
+        parser.error("--config is required unless --resume is given")
+    cfg = load_config(args.config, args.set)
+    if args.dry_run:
+        import yaml
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return
+    trainer = Trainer(cfg, args.out, args.data, split=args.split, sample_split=args.sample_split,
+                      resume=str(resume) if resume else None, device=args.device)
+    trainer.run(max_steps=args.max_steps, max_minutes=args.max_minutes)
+
+
+def _export(args, parser):
+    from .checkpoint import export_generator
+    out = export_generator(args.checkpoint, args.out, half=not args.fp32)
+    size = Path(args.out).stat().st_size / 2 ** 20
+    print(f"wrote {args.out} (generator at step {out['step']}, {size:.1f} MiB)")
+
+
+def _transfer(args, parser):
+    from .image_io import load_image
+    from .inference import PoseTransfer
+    from .keypoints import load_pose_json
+    pt = PoseTransfer.from_checkpoint(args.checkpoint, device=args.device)
+    image = load_image(args.source)
+    target = load_pose_json(args.target_pose)
+    source = load_pose_json(args.source_pose) if args.source_pose else None
+    if image.shape[:2] != (pt.height, pt.width):
+        from .pose_detect import get_detector
+        crop = get_detector().crop_main_person(image)
+        image, source = crop.image, crop.pose if source is None else source
+    result = pt(image, target, source, deformable=not args.plain_skips)
+    result.image.save(args.out)
+    print(f"wrote {args.out}")
+
+
+def _detect(args, parser):
+    from .pose_detect import detect_images
+    results = detect_images(args.images, args.out, write_json=not args.no_json, weights=args.weights)
+    if any(r.get("error") for r in results):
+        sys.exit(1)
+
+
+def _annotate(args, parser):
+    from .pose_detect import annotate_folder
+    rows = annotate_folder(args.images, args.out, weights=args.weights)
+    print(f"wrote {rows} rows to {args.out}")
+
+
+def _bench(args, parser):
+    from .bench import run_benchmarks
+    run_benchmarks(args.config, args.out, threads=args.threads, iterations=args.iterations)
+
+
+def _evaluate(args, parser):
+    parser.error("evaluate arrives with issue #6 (metrics: SSIM, mask-SSIM, LPIPS, FID, PCKh)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m posegan", description=__doc__.splitlines()[0],
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    p = sub.add_parser("train", help="train a model (resumable)", formatter_class=fmt)
+    p.add_argument("--config", help="YAML config, e.g. configs/market-small.yaml (not needed with --resume)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
+    p.add_argument("--out", default="runs/market-small", help="run directory (checkpoints, log.csv, samples/)")
+    p.add_argument("--data", default=DEFAULT_DATA, help="Market-1501 folder")
+    p.add_argument("--split", default="train", choices=["train", "test", "samples"], help="pairs to train on")
+    p.add_argument("--sample-split", default="test", choices=["train", "test", "samples"],
+                   help="pairs shown in the sample grids")
+    p.add_argument("--resume", nargs="?", const=True, default=False,
+                   help="resume from OUT/latest.pt, or from the given training checkpoint")
+    p.add_argument("--max-steps", type=int, help="stop at this step (default: train.max_steps of the config)")
+    p.add_argument("--max-minutes", type=float, help="stop cleanly (with a checkpoint) after this many minutes")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="strip a training checkpoint to a shippable generator", formatter_class=fmt)
+    p.add_argument("checkpoint", help="training checkpoint (runs/<name>/latest.pt)")
+    p.add_argument("out", help="output file, e.g. checkpoints/posegan-market-small.pt")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("transfer", help="generate a person in a new pose", formatter_class=fmt)
+    p.add_argument("source", help="person image (a 64x128 crop, or any photo: the main person is cropped)")
+    p.add_argument("--target-pose", required=True, help="OpenPose JSON of the target pose (64x128 frame)")
+    p.add_argument("--source-pose", help="OpenPose JSON of the source pose (default: detected)")
+    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="generator checkpoint")
+    p.add_argument("--out", default="generated.png", help="output PNG")
+    p.add_argument("--plain-skips", action="store_true", help="switch the deformable warping off (comparison)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_transfer)
+
+    p = sub.add_parser("evaluate", help="metrics on the test pairs (issue #6)", formatter_class=fmt)
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("detect", help="detect poses: JSON, 128x64 crop and annotated PNG per image",
+                       formatter_class=fmt)
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--out", default="detections", help="output folder")
+    p.add_argument("--no-json", action="store_true", help="do not write the OpenPose JSON files")
+    p.add_argument("--weights", help="YOLO pose weights (default: checkpoints/yolo11n-pose.pt)")
+    p.set_defaults(func=_detect)
+
+    p = sub.add_parser("annotate", help="write a Market-style pose CSV for a folder of images",
+                       formatter_class=fmt)
+    p.add_argument("--images", required=True, help="folder of images")
+    p.add_argument("--out", required=True, help="output CSV (name:keypoints_y:keypoints_x)")
+    p.add_argument("--weights", help="YOLO pose weights (default: checkpoints/yolo11n-pose.pt)")
+    p.set_defaults(func=_annotate)
+
+    p = sub.add_parser("bench", help="time generator inference and training steps", formatter_class=fmt)
+    p.add_argument("--config", action="append", help="config(s) to time (default: market-small and market-paper)")
+    p.add_argument("--out", default="results/bench.json", help="JSON output")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--iterations", type=int, default=10, help="timed iterations per measurement")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args, parser)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        parser.exit(2, f"error: {exc}\n")

@@ -1,0 +1,275 @@
+"""Trainer for Deformable GAN on Market-1501 (paper §4-§5; design doc ``deformable-gan.md`` §5.4, §9.3).
+
+    python -m posegan train --config configs/market-small.yaml --out runs/market-small --max-minutes 60
+    python -m posegan train --config configs/market-small.yaml --out runs/market-small --resume --max-minutes 60
+    torchrun --nproc_per_node 2 -m posegan train --config configs/market-small.yaml --out runs/ddp
+
+Each step: G generates the target view; D takes one step on (real target, generated) with the generated image
+detached; then G takes one step on the adversarial loss through the updated D plus the reconstruction terms.
+(The original draws three separate batches per iteration; one shared batch halves the generator forwards,
+which matters on a CPU budget.) Adam 2e-4, betas (0.5, 0.999), batch 4, as in the paper.
+
+Run directory: ``config.yaml`` (resolved), ``log.csv`` (every loss, every ``log_every`` steps),
+``samples/step0001000.png`` (source+pose | target pose | generated | real target | part masks, on fixed test
+pairs), ``latest.pt`` (atomic, every ``checkpoint_minutes``, on SIGINT/SIGTERM, at ``--max-minutes`` and at the
+end). Resume continues from the stored step with the stored config. Data parallel under ``torchrun``: every rank
+computes its own batch, gradients are averaged with all-reduce (gloo on CPU, nccl on GPU) before each
+optimiser step, only rank 0 writes. On GPU the forward passes run under bf16 autocast.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.utils.data import default_collate
+
+from .checkpoint import FORMAT, load_checkpoint, save_atomic
+from .config import PoseGANConfig, config_from_dict
+from .data import MarketPoseDataset, tensor_to_image
+from .losses import ReconstructionLoss, discriminator_loss, generator_adversarial_loss
+from .networks import Discriminator, Generator
+from .utils import set_cpu_threads
+from .visualize import colourise_masks, draw_pose, image_grid
+
+MODEL_INPUTS = ("source_image", "source_heatmap", "target_heatmap", "affines", "part_masks")
+
+
+class Trainer:
+    def __init__(self, cfg: PoseGANConfig, out_dir, data_root=None, split: str = "train",
+                 sample_split: str = "test", resume: str | None = None, device: str | None = None):
+        """cfg: ignored when resuming (the checkpoint's config wins); resume: path of a training checkpoint."""
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if device is None:
+            device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        state = load_checkpoint(resume) if resume else None
+        if state is not None:
+            cfg = config_from_dict(state["config"])
+        self.cfg, self.out_dir = cfg, Path(out_dir)
+        threads = set_cpu_threads(cfg.train.threads if self.world == 1 else max(1, cfg.train.threads // self.world))
+        self.log(f"device {self.device}, {threads} CPU threads, world size {self.world}")
+
+        torch.manual_seed(cfg.train.seed + self.rank)
+        random.seed(cfg.train.seed + self.rank)
+        root = data_root or cfg.data.root
+        data_args = dict(height=cfg.data.height, width=cfg.data.width, sigma=cfg.data.heatmap_sigma)
+        self.dataset = MarketPoseDataset(root, split, flip=cfg.data.flip, **data_args)
+        samples = MarketPoseDataset(root, sample_split, **data_args)
+        order = np.random.default_rng(cfg.train.seed).permutation(len(samples))[:cfg.train.sample_pairs]
+        self.sample_batch = default_collate([samples[int(i)] for i in sorted(order)])
+
+        self.G = Generator(cfg.model).to(self.device)
+        self.D = Discriminator(cfg.model).to(self.device)
+        self.recon = ReconstructionLoss(cfg.loss).to(self.device)
+        betas = (cfg.train.beta1, cfg.train.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr, betas=betas)
+        self.step, self.train_seconds = 0, 0.0
+        if state is not None:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+            self.step, self.train_seconds = int(state["step"]), float(state.get("train_seconds", 0.0))
+            torch.set_rng_state(state["torch_rng"])
+            random.seed(cfg.train.seed + self.rank + self.step)
+            self.log(f"resumed from {resume} at step {self.step}")
+        elif self.world > 1:  # same initial weights on every rank
+            for p in list(self.G.parameters()) + list(self.D.parameters()):
+                dist.broadcast(p.data, 0)
+        self.stop_reason = None
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def log(self, message: str) -> None:
+        if self.rank == 0:
+            print(message, flush=True)
+
+    def batch(self, step: int) -> dict:
+        """The batch of this rank at ``step``: a fresh permutation of the pairs per pass, so the order depends only
+        on (seed, step) and a resumed run sees the same data as an uninterrupted one."""
+        batch_size, n = self.cfg.train.batch_size, len(self.dataset)
+        first = (step * self.world + self.rank) * batch_size
+        items = []
+        for k in range(first, first + batch_size):
+            epoch, position = divmod(k, n)
+            if getattr(self, "_perm_epoch", None) != epoch:
+                gen = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
+                self._perm, self._perm_epoch = torch.randperm(n, generator=gen), epoch
+            items.append(self.dataset[int(self._perm[position])])
+        return default_collate(items)
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def reduce_gradients(self, module: torch.nn.Module) -> None:
+        if self.world > 1:
+            for p in module.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world
+
+    def loss_names(self) -> list[str]:
+        cfg = self.cfg.loss
+        names = ["D/real", "D/fake", "G/adversarial"]
+        names += [n for n, w in (("G/nn", cfg.nearest_neighbour), ("G/perceptual", cfg.perceptual), ("G/l1", cfg.l1))
+                  if w > 0]
+        if self.cfg.model.learned_offsets and cfg.offset_smoothness > 0:
+            names.append("G/offset_tv")
+        return names
+
+    # --------------------------------------------------------------------------------------------- step
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg = self.cfg
+        batch = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        inputs = [batch[k] for k in MODEL_INPUTS]
+        adversarial = cfg.loss.adversarial > 0 and self.step >= cfg.train.adversarial_start
+        self.G.train()
+        with self.autocast():
+            out = self.G(*inputs)
+        fake = out.image.float()
+        stats = {}
+
+        if adversarial:  # D step on (real, detached fake)
+            self.D.requires_grad_(True)
+            with self.autocast():
+                logits = self.D(torch.cat([batch["source_image"]] * 2), torch.cat([batch["source_heatmap"]] * 2),
+                                torch.cat([batch["target_image"], fake.detach()]),
+                                torch.cat([batch["target_heatmap"]] * 2)).float()
+            real_logits, fake_logits = logits.chunk(2)
+            d_losses = discriminator_loss(real_logits, fake_logits)
+            self.opt_D.zero_grad(set_to_none=True)
+            sum(d_losses.values()).backward()
+            self.reduce_gradients(self.D)
+            self.opt_D.step()
+            stats.update({k: v.item() for k, v in d_losses.items()})
+
+        g_losses = self.recon(fake, batch["target_image"], out.offsets)
+        if adversarial:
+            self.D.requires_grad_(False)  # G step: gradients flow through D into G only
+            with self.autocast():
+                fake_logits = self.D(batch["source_image"], batch["source_heatmap"], fake,
+                                     batch["target_heatmap"]).float()
+            g_losses["G/adversarial"] = cfg.loss.adversarial * generator_adversarial_loss(fake_logits)
+        total = sum(g_losses.values())
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"non-finite generator loss at step {self.step}: "
+                                     f"{ {k: v.item() for k, v in g_losses.items()} }")
+        self.opt_G.zero_grad(set_to_none=True)
+        total.backward()
+        self.reduce_gradients(self.G)
+        self.opt_G.step()
+        stats.update({k: v.item() for k, v in g_losses.items()})
+        return stats
+
+    # ------------------------------------------------------------------------------------------ outputs
+    def state(self) -> dict:
+        return {"format": FORMAT, "kind": "train", "config": self.cfg.to_dict(), "step": self.step,
+                "train_seconds": self.train_seconds, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "torch_rng": torch.get_rng_state()}
+
+    def save(self) -> Path:
+        path = self.out_dir / "latest.pt"
+        if self.rank == 0:
+            save_atomic(self.state(), path)
+        return path
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        """Grid of the fixed sample pairs: source+pose | target pose | generated | real target | part masks."""
+        self.G.eval()
+        batch = {k: v.to(self.device) for k, v in self.sample_batch.items() if isinstance(v, torch.Tensor)}
+        with self.autocast():
+            generated = self.G(*[batch[k] for k in MODEL_INPUTS]).image.float()
+        rows = []
+        for i in range(generated.shape[0]):
+            source_pose, target_pose = batch["source_pose"][i].cpu().numpy(), batch["target_pose"][i].cpu().numpy()
+            rows.append([draw_pose(tensor_to_image(batch["source_image"][i]), source_pose),
+                         draw_pose(None, target_pose),
+                         tensor_to_image(generated[i]),
+                         tensor_to_image(batch["target_image"][i]),
+                         colourise_masks(batch["part_masks"][i].cpu().numpy())])
+        path = self.out_dir / "samples" / f"step{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image_grid(rows, scale=2).save(path)
+        return path
+
+    # --------------------------------------------------------------------------------------------- loop
+    def run(self, max_steps: int | None = None, max_minutes: float | None = None) -> int:
+        cfg = self.cfg.train
+        max_steps = cfg.max_steps if max_steps is None else max_steps
+        names = self.loss_names()
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+            log_path = self.out_dir / "log.csv"
+            new_log = not log_path.exists()
+            log_file = open(log_path, "a", newline="")
+            writer = csv.writer(log_file)
+            if new_log:
+                writer.writerow(["step", "train_seconds", "sec_per_step"] + names)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        start = last_ckpt = time.time()
+        window, window_start = {n: [] for n in names}, time.time()
+        try:
+            from tqdm import tqdm
+            bar = tqdm(total=max_steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, mininterval=5)
+            while self.step < max_steps:
+                t0 = time.time()
+                stats = self.train_step(self.batch(self.step))
+                self.step += 1
+                self.train_seconds += time.time() - t0
+                bar.update(1)
+                for n in names:
+                    if n in stats:
+                        window[n].append(stats[n])
+                if self.step % cfg.log_every == 0 and self.rank == 0:
+                    means = {n: (sum(v) / len(v) if v else math.nan) for n, v in window.items()}
+                    sec = (time.time() - window_start) / cfg.log_every
+                    writer.writerow([self.step, round(self.train_seconds, 1), round(sec, 4)]
+                                    + [f"{means[n]:.5g}" for n in names])
+                    log_file.flush()
+                    bar.set_postfix_str(" ".join(f"{n}={means[n]:.3g}" for n in names), refresh=False)
+                    window, window_start = {n: [] for n in names}, time.time()
+                if self.step % cfg.sample_every == 0 and self.rank == 0:
+                    self.save_samples()
+                if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+                    self.save()
+                    last_ckpt = time.time()
+                if max_minutes is not None and time.time() - start > max_minutes * 60:
+                    self.stop_reason = f"time budget of {max_minutes} min reached"
+                if self.world > 1:  # every rank must stop at the same step
+                    flag = torch.tensor([self.stop_reason is not None], dtype=torch.float32, device=self.device)
+                    dist.all_reduce(flag)
+                    if flag.item() and self.stop_reason is None:
+                        self.stop_reason = "another rank stopped"
+                if self.stop_reason:
+                    break
+            bar.close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            path = self.save()
+            if self.rank == 0:
+                self.save_samples()
+                log_file.close()
+            self.log(f"stopped at step {self.step} ({self.stop_reason or 'max steps reached'}); "
+                     f"checkpoint {path}; {self.train_seconds / 3600:.2f} h of training in total")
+        return self.step
+
+    def _on_signal(self, signum, frame):
+        if self.stop_reason:  # second signal: give up at once (the last atomic checkpoint is intact)
+            raise KeyboardInterrupt
+        self.stop_reason = f"signal {signal.Signals(signum).name}"
+        self.log(f"\n{self.stop_reason}: saving a checkpoint after this step")

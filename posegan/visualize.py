@@ -1,0 +1,81 @@
+"""Drawing shared by the trainer's sample grids and the app: skeletons, part masks, feature maps as RGB.
+
+All functions take and return uint8 HxWx3 numpy arrays (RGB); poses follow :mod:`posegan.keypoints`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .geometry import NUM_PARTS
+from .keypoints import LIMBS, NUM_JOINTS, is_present
+
+# One colour per joint / part (OpenPose-like hue wheel), so trainer grids and the app agree.
+JOINT_COLOURS = [tuple(int(255 * c) for c in _rgb) for _rgb in
+                 (np.array([np.clip(abs(((h * 6 + k) % 6) - 3) - 1, 0, 1) for k in (0, 4, 2)])
+                  for h in np.linspace(0, 1, NUM_JOINTS, endpoint=False))]
+PART_COLOURS = [JOINT_COLOURS[(2 * k) % NUM_JOINTS] for k in range(NUM_PARTS)]
+
+
+def draw_pose(image: np.ndarray | None, pose: np.ndarray, scale: int = 1, height: int = 128, width: int = 64,
+              radius: float = 1.5) -> np.ndarray:
+    """Skeleton over ``image`` (or over black when None), upscaled by ``scale`` (nearest) for legibility."""
+    base = np.zeros((height, width, 3), np.uint8) if image is None else image
+    canvas = Image.fromarray(base).resize((base.shape[1] * scale, base.shape[0] * scale), Image.NEAREST)
+    draw = ImageDraw.Draw(canvas)
+    present = is_present(pose)
+    points = (pose + 0.5) * scale - 0.5
+    for a, b in LIMBS:
+        if present[a] and present[b]:
+            draw.line([tuple(points[a]), tuple(points[b])], fill=JOINT_COLOURS[b], width=max(1, scale))
+    r = radius * scale
+    for j in np.flatnonzero(present):
+        x, y = points[j]
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=JOINT_COLOURS[j])
+    return np.asarray(canvas)
+
+
+def colourise_masks(masks: np.ndarray, background: np.ndarray | None = None, alpha: float = 0.6) -> np.ndarray:
+    """Part masks [P, H, W] -> RGB, one colour per part (limbs painted over the whole-image torso mask)."""
+    _, height, width = masks.shape
+    out = np.zeros((height, width, 3), np.float32) if background is None else background.astype(np.float32)
+    for k in range(NUM_PARTS):
+        weight = alpha * masks[k][..., None] * (0.35 if k == 0 else 1.0)  # torso covers everything: keep it faint
+        out = out * (1 - weight) + weight * np.array(PART_COLOURS[k], np.float32)
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def features_to_rgb(features: torch.Tensor, basis: torch.Tensor | None = None):
+    """Feature map [C, h, w] -> (uint8 [h, w, 3] of its first 3 principal components, the basis used).
+
+    Pass the ``basis`` returned for the source features when showing the warped ones, so both panels use
+    the same colours for the same feature vectors.
+    """
+    channels, height, width = features.shape
+    flat = features.detach().float().reshape(channels, -1).T  # [h*w, C]
+    if basis is None:
+        centred = flat - flat.mean(0)
+        _, _, v = torch.linalg.svd(centred, full_matrices=False)
+        components = v[:3].T  # [C, 3]
+        if components.shape[1] < 3:
+            components = torch.nn.functional.pad(components, (0, 3 - components.shape[1]))
+        projected = flat @ components
+        low, high = projected.quantile(0.01, 0), projected.quantile(0.99, 0)
+        basis = (components, low, high)
+    components, low, high = basis
+    projected = (flat @ components - low) / (high - low).clamp_min(1e-6)
+    rgb = (projected.clamp(0, 1) * 255).round().byte().reshape(height, width, 3).numpy()
+    return rgb, basis
+
+
+def image_grid(rows: list[list[np.ndarray]], scale: int = 1, pad: int = 2) -> Image.Image:
+    """Tile equally sized RGB panels into one picture (rows x columns), white gaps between panels."""
+    height, width = rows[0][0].shape[:2]
+    cols = max(len(r) for r in rows)
+    grid = Image.new("RGB", (cols * (width * scale + pad) + pad, len(rows) * (height * scale + pad) + pad), "white")
+    for i, row in enumerate(rows):
+        for j, panel in enumerate(row):
+            tile = Image.fromarray(panel).resize((width * scale, height * scale), Image.NEAREST)
+            grid.paste(tile, (pad + j * (width * scale + pad), pad + i * (height * scale + pad)))
+    return grid
