@@ -53,10 +53,10 @@ def _transfer(args, parser):
     from .image_io import load_image
     from .inference import PoseTransfer
     from .keypoints import load_pose_json
-    pt = PoseTransfer.from_checkpoint(args.checkpoint, device=args.device)
-    image = load_image(args.source)
+    image = load_image(args.source)  # inputs first: a bad file fails before the model loads
     target = load_pose_json(args.target_pose)
     source = load_pose_json(args.source_pose) if args.source_pose else None
+    pt = PoseTransfer.from_checkpoint(args.checkpoint, device=args.device)
     if image.shape[:2] != (pt.height, pt.width):
         from .pose_detect import get_detector
         crop = get_detector().crop_main_person(image)
@@ -81,7 +81,7 @@ def _annotate(args, parser):
 
 def _bench(args, parser):
     from .bench import run_benchmarks
-    run_benchmarks(args.config, args.out, threads=args.threads, iterations=args.iterations)
+    run_benchmarks(args.config, args.out, threads=args.threads, iterations=args.iterations, data_root=args.data)
 
 
 def _evaluate(args, parser):
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/bench.json", help="JSON output")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--iterations", type=int, default=10, help="timed iterations per measurement")
+    p.add_argument("--data", default=DEFAULT_DATA, help="Market-1501 folder (its samples/ pairs are the inputs)")
     p.set_defaults(func=_bench)
     return parser
 

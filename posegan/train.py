@@ -266,6 +266,9 @@ class Trainer:
                 log_file.close()
             self.log(f"stopped at step {self.step} ({self.stop_reason or 'max steps reached'}); "
                      f"checkpoint {path}; {self.train_seconds / 3600:.2f} h of training in total")
+            if self.world > 1:  # leave together: a rank exiting early aborts the others' collectives
+                dist.barrier()
+                dist.destroy_process_group()
         return self.step
 
     def _on_signal(self, signum, frame):

@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny model config (diffusers-style dummy widths) and a 6-image Market fixture set."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from posegan.config import load_config  # noqa: E402
+from posegan.keypoints import read_market_csv  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MINI_DATA = Path(__file__).parent / "fixtures" / "market-mini"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def tiny_cfg():
+    """The real config class at width 4-8 and batch 2: every code path, a fraction of the cost."""
+    return load_config(REPO / "configs" / "market-small.yaml", [
+        "model.encoder_channels=[4, 8, 8, 8, 8, 8]", "model.decoder_channels=[8, 8, 8, 8, 4]",
+        "model.discriminator_channels=[4, 8, 8, 8]", "train.batch_size=2", f"data.root={MINI_DATA}",
+        "train.threads=2", "train.sample_pairs=2", "train.log_every=1", "train.sample_every=1000"])
+
+
+@pytest.fixture(scope="session")
+def mini_poses() -> dict[str, np.ndarray]:
+    return read_market_csv(MINI_DATA / "samples" / "annotations.csv")
+
+
+@pytest.fixture(scope="session")
+def frontal_pose(mini_poses) -> np.ndarray:
+    """A pose with all limbs present (used where every part must be valid)."""
+    for pose in mini_poses.values():
+        if (pose[:14] >= 0).all():
+            return pose
+    raise AssertionError("fixture set has no pose with all body joints")

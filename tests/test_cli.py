@@ -1,0 +1,56 @@
+"""CLI smoke tests: every subcommand answers --help, bad input exits non-zero with a message, train->export->transfer."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from posegan.checkpoint import load_checkpoint
+from posegan.cli import main
+from posegan.keypoints import read_market_csv, save_pose_json
+from conftest import MINI_DATA, REPO
+from test_train import train_command
+
+
+@pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "bench"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_train_dry_run_and_bad_override(capsys):
+    main(["train", "--config", str(REPO / "configs/market-small.yaml"), "--dry-run", "--set", "train.batch_size=8"])
+    assert "batch_size: 8" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(REPO / "configs/market-small.yaml"), "--dry-run", "--set", "train.nope=1"])
+    assert exc.value.code == 2 and "unknown config key 'train.nope'" in capsys.readouterr().err
+
+
+def test_train_export_transfer(tmp_path):
+    run = tmp_path / "run"
+    subprocess.run(train_command(run, "--max-steps", "2"), check=True, capture_output=True, timeout=300)
+    shipped = tmp_path / "generator.pt"
+    main(["export", str(run / "latest.pt"), str(shipped)])
+    ckpt = torch.load(shipped, weights_only=True)
+    assert ckpt["kind"] == "generator" and "D" not in ckpt and next(iter(ckpt["G"].values())).dtype == torch.float16
+    assert load_checkpoint(shipped)["step"] == 2
+
+    poses = read_market_csv(MINI_DATA / "samples" / "annotations.csv")
+    source, target = "0617_c6s2_026818_06.jpg", "0617_c3s2_033037_01.jpg"
+    save_pose_json(tmp_path / "source.json", poses[source])
+    save_pose_json(tmp_path / "target.json", poses[target])
+    out = tmp_path / "generated.png"
+    main(["transfer", str(MINI_DATA / "samples" / source), "--target-pose", str(tmp_path / "target.json"),
+          "--source-pose", str(tmp_path / "source.json"), "--checkpoint", str(shipped), "--out", str(out)])
+    from PIL import Image
+    assert Image.open(out).size == (64, 128)
+
+
+def test_transfer_with_malformed_pose_json_fails_clearly(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": [1, 2]}]}))
+    result = subprocess.run([sys.executable, "-m", "posegan", "transfer", str(MINI_DATA / "samples" / "0617_c6s2_026818_06.jpg"),
+                             "--target-pose", str(tmp_path / "bad.json"), "--source-pose", str(tmp_path / "bad.json"),
+                             "--checkpoint", str(tmp_path / "missing.pt")], capture_output=True, text=True)
+    assert result.returncode == 2 and "54 numbers" in result.stderr
