@@ -57,10 +57,12 @@ def _transfer(args, parser):
     target = load_pose_json(args.target_pose)
     source = load_pose_json(args.source_pose) if args.source_pose else None
     pt = PoseTransfer.from_checkpoint(args.checkpoint, device=args.device)
-    if image.shape[:2] != (pt.height, pt.width):
-        from .pose_detect import get_detector
-        crop = get_detector().crop_main_person(image)
-        image, source = crop.image, crop.pose if source is None else source
+    if image.shape[:2] != (pt.height, pt.width):  # a photo: crop the main person to the Market frame
+        from .pose_detect import detect_pose_128x64
+        if source is not None:
+            parser.error("--source-pose is given in the 64x128 frame, so the source must be a 64x128 crop")
+        crop = detect_pose_128x64(image)[0]
+        image, source = crop.image, crop.pose
     result = pt(image, target, source, deformable=not args.plain_skips)
     result.image.save(args.out)
     print(f"wrote {args.out}")
@@ -85,7 +87,11 @@ def _bench(args, parser):
 
 
 def _evaluate(args, parser):
-    parser.error("evaluate arrives with issue #6 (metrics: SSIM, mask-SSIM, LPIPS, FID, PCKh)")
+    from .evaluate import evaluate
+    checkpoint = None if args.checkpoint == "none" else args.checkpoint
+    metrics = args.metrics.split(",") if args.metrics else None
+    evaluate(checkpoint, args.data, args.out, pairs_csv=args.pairs, weights_dir=args.weights_dir, limit=args.limit,
+             metric_names=metrics, ablation=args.ablation, batch_size=args.batch_size, device=args.device)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_transfer)
 
-    p = sub.add_parser("evaluate", help="metrics on the test pairs (issue #6)", formatter_class=fmt)
+    p = sub.add_parser("evaluate", help="SSIM, mask-SSIM, LPIPS, FID, PCKh on the test pairs, with baselines",
+                       formatter_class=fmt)
+    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="generator to evaluate ('none': baselines only)")
+    p.add_argument("--ablation", help="generator trained with plain skips, evaluated as 'no_deform'")
+    p.add_argument("--data", default=DEFAULT_DATA, help="Market-1501 folder")
+    p.add_argument("--pairs", help="pair list (default: DATA/pairs-test.csv)")
+    p.add_argument("--weights-dir", default="../shared/weights", help="folder with the LPIPS and FID networks")
+    p.add_argument("--metrics", help="comma-separated subset of: ssim,mask_ssim,l1,lpips,pckh,fid (default: all)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N pairs")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", default="results/eval", help="output folder")
+    p.add_argument("--device", default="cpu")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("detect", help="detect poses: JSON, 128x64 crop and annotated PNG per image",

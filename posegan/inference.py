@@ -69,8 +69,8 @@ class PoseTransfer:
     def prepare(self, source_image, target_pose, source_pose=None) -> dict:
         image = as_rgb_array(source_image, self.height, self.width)
         if source_pose is None:
-            from .pose_detect import get_detector
-            source_pose = get_detector().detect(image)[0].pose
+            from .pose_detect import detect_pose_128x64
+            source_pose = detect_pose_128x64(image)[0].pose
         source_pose = validate_pose(source_pose, self.width, self.height)
         target_pose = validate_pose(target_pose, self.width, self.height)
         return pair_tensors(image, source_pose, target_pose, self.height, self.width, self.cfg.data.heatmap_sigma)

@@ -1,0 +1,101 @@
+"""Evaluation metrics and the evaluate command (LPIPS / FID networks come from ../shared/weights, as in CI)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from posegan.checkpoint import FORMAT, save_atomic
+from posegan.evaluate import evaluate
+from posegan.metrics import PAIR_METRICS, check_metric_names, summarise
+from posegan.metrics.fid import frechet_distance, inception_features
+from posegan.metrics.pckh import pckh_counts
+from posegan.metrics.ssim import pose_mask, ssim_score
+from posegan.networks import Generator
+from conftest import MINI_DATA
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
+if not WEIGHTS.is_dir():
+    WEIGHTS = Path("../shared/weights")
+
+
+@pytest.fixture(scope="module")
+def images():
+    from PIL import Image
+    files = sorted((MINI_DATA / "samples").glob("*.jpg"))
+    return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+
+
+def test_ssim_of_an_image_with_itself_is_one(images):
+    assert ssim_score(images[0], images[0]) == pytest.approx(1.0)
+    assert ssim_score(images[0], images[1]) < 0.6
+
+
+def test_mask_ssim_ignores_the_background(images, frontal_pose):
+    mask = pose_mask(frontal_pose)
+    assert 0.1 < mask.mean() < 0.6 and mask[int(frontal_pose[8, 1]), int(frontal_pose[8, 0])]
+    noisy = images[0].copy()
+    noisy[~mask] = np.random.default_rng(0).integers(0, 256, size=((~mask).sum(), 3))
+    score = PAIR_METRICS["mask_ssim"](noisy[None], images[0][None], frontal_pose[None])[0]
+    assert score == pytest.approx(1.0, abs=1e-6)
+    assert PAIR_METRICS["ssim"](noisy[None], images[0][None], frontal_pose[None])[0] < 0.9
+
+
+def test_lpips_identical_is_zero_and_different_is_not(images):
+    scores = PAIR_METRICS["lpips"](images[:2], images[[0, 2]], None, weights_dir=WEIGHTS)
+    assert scores[0] == pytest.approx(0.0, abs=1e-6) and scores[1] > 0.1
+
+
+def test_fid_of_a_set_with_itself_is_about_zero(images):
+    images = images[:4]
+    features = inception_features(images, WEIGHTS)
+    assert features.shape == (len(images), 2048) and (features >= 0).all()
+    assert abs(frechet_distance(features, features)) < 1e-3
+    shifted = inception_features(np.ascontiguousarray(images[:, ::-1, :]), WEIGHTS)  # upside down
+    assert frechet_distance(shifted, features) > 10
+
+
+def test_pckh_counts():
+    target = np.full((18, 2), -1.0, np.float32)
+    target[[0, 1]] = [[30, 10], [40, 30]]  # head box 10 x 20 px -> tolerance 5 px in x, 10 px in y
+    target[2] = [20, 40]
+    detected = target.copy()
+    detected[2] = [24, 49]
+    assert pckh_counts(detected, target) == (3, 3)
+    detected[2] = [26, 40]  # 6 px off in x
+    assert pckh_counts(detected, target) == (2, 3)
+    detected[1] = -1  # missing in the detection counts as wrong
+    assert pckh_counts(detected, target) == (1, 3)
+    target[0] = -1  # fewer than 2 head joints: skipped
+    assert pckh_counts(detected, target) is None
+    assert summarise(np.array([[1, 3], [np.nan, np.nan], [2, 3]])) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown metric"):
+        check_metric_names(["ssim", "is"])
+
+
+def test_evaluate_tiny_model_on_fixed_pairs_is_deterministic(tiny_cfg, tmp_path):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny.pt"
+    save_atomic({"format": FORMAT, "kind": "generator", "config": tiny_cfg.to_dict(), "step": 0,
+                 "G": Generator(tiny_cfg.model).state_dict()}, ckpt)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text((MINI_DATA / "samples" / "pairs.csv").read_text())
+    runs = []
+    for name in ("a", "b"):
+        report = evaluate(ckpt, MINI_DATA, tmp_path / name, pairs_csv=pairs, weights_dir=WEIGHTS, limit=8,
+                          metric_names=["ssim", "mask_ssim", "l1", "lpips"], split="samples")
+        runs.append(report["results"])
+    assert runs[0] == runs[1]
+    for method in ("ours", "copy_source"):
+        assert all(np.isfinite(v) for v in runs[0][method].values())
+    out = tmp_path / "a"
+    assert json.loads((out / "metrics.json").read_text())["pairs"] == 8
+    assert len((out / "per_pair.csv").read_text().splitlines()) == 1 + 2 * 8
+    assert "copy_source" in (out / "table.md").read_text() and (out / "samples.png").exists()
+
+
+def test_copy_source_baseline_needs_no_checkpoint(tmp_path):
+    report = evaluate(None, MINI_DATA, tmp_path, weights_dir=WEIGHTS, limit=4, metric_names=["ssim", "l1"],
+                      split="samples")
+    assert list(report["results"]) == ["copy_source"]
