@@ -69,14 +69,14 @@ def _transfer(args, parser):
 
 
 def _detect(args, parser):
-    from .pose_detect import detect_images
+    from .annotate import detect_images
     results = detect_images(args.images, args.out, write_json=not args.no_json, weights=args.weights)
     if any(r.get("error") for r in results):
         sys.exit(1)
 
 
 def _annotate(args, parser):
-    from .pose_detect import annotate_folder
+    from .annotate import annotate_folder
     rows = annotate_folder(args.images, args.out, weights=args.weights)
     print(f"wrote {rows} rows to {args.out}")
 

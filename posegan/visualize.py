@@ -15,25 +15,43 @@ from .keypoints import LIMBS, NUM_JOINTS, is_present
 JOINT_COLOURS = [tuple(int(255 * c) for c in _rgb) for _rgb in
                  (np.array([np.clip(abs(((h * 6 + k) % 6) - 3) - 1, 0, 1) for k in (0, 4, 2)])
                   for h in np.linspace(0, 1, NUM_JOINTS, endpoint=False))]
+OTHER_PEOPLE_COLOUR, BOX_COLOUR = (160, 160, 160), (0, 220, 0)
 PART_COLOURS = [JOINT_COLOURS[(2 * k) % NUM_JOINTS] for k in range(NUM_PARTS)]
 
 
 def draw_pose(image: np.ndarray | None, pose: np.ndarray, scale: int = 1, height: int = 128, width: int = 64,
-              radius: float = 1.5) -> np.ndarray:
-    """Skeleton over ``image`` (or over black when None), upscaled by ``scale`` (nearest) for legibility."""
+              radius: float = 1.5, line_width: int | None = None, colour=None) -> np.ndarray:
+    """Skeleton over ``image`` (or over black when None), upscaled by ``scale`` (nearest) for legibility.
+
+    ``colour`` draws the whole skeleton in one colour (e.g. grey for people other than the chosen one).
+    """
     base = np.zeros((height, width, 3), np.uint8) if image is None else image
     canvas = Image.fromarray(base).resize((base.shape[1] * scale, base.shape[0] * scale), Image.NEAREST)
     draw = ImageDraw.Draw(canvas)
     present = is_present(pose)
     points = (pose + 0.5) * scale - 0.5
+    line_width = line_width or max(1, scale)
     for a, b in LIMBS:
         if present[a] and present[b]:
-            draw.line([tuple(points[a]), tuple(points[b])], fill=JOINT_COLOURS[b], width=max(1, scale))
-    r = radius * scale
+            draw.line([tuple(points[a]), tuple(points[b])], fill=colour or JOINT_COLOURS[b], width=line_width)
+    r = radius * scale * line_width / max(1, scale)
     for j in np.flatnonzero(present):
         x, y = points[j]
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=JOINT_COLOURS[j])
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour or JOINT_COLOURS[j])
     return np.asarray(canvas)
+
+
+def draw_people(image: np.ndarray, people, chosen: int = 0) -> np.ndarray:
+    """Every detected skeleton over a photo: the chosen person in colour with its box, the others grey."""
+    line_width = max(1, round(max(image.shape[:2]) / 300))
+    canvas = image
+    for index, person in enumerate(people):
+        if index != chosen:
+            canvas = draw_pose(canvas, person.pose, line_width=line_width, colour=OTHER_PEOPLE_COLOUR)
+    canvas = draw_pose(canvas, people[chosen].pose, line_width=line_width)
+    out = Image.fromarray(canvas)
+    ImageDraw.Draw(out).rectangle([round(v) for v in people[chosen].box], outline=BOX_COLOUR, width=line_width)
+    return np.asarray(out)
 
 
 def colourise_masks(masks: np.ndarray, background: np.ndarray | None = None, alpha: float = 0.6) -> np.ndarray:

@@ -16,16 +16,21 @@ from . import register_metric
 HEAD_JOINTS = [J["nose"], J["neck"], J["right_eye"], J["left_eye"], J["right_ear"], J["left_ear"]]
 
 
-def pckh_counts(detected: np.ndarray, target: np.ndarray, alpha: float = 0.5):
-    """(correct, visible) joint counts for one pair, or None when the target has < 2 head joints."""
-    tgt_present, det_present = is_present(target), is_present(detected)
+def pckh_joint_hits(detected: np.ndarray, target: np.ndarray, alpha: float = 0.5):
+    """(correct bool[18], visible bool[18]) for one pair, or None when the target has < 2 head joints."""
+    tgt_present = is_present(target)
     head = target[[j for j in HEAD_JOINTS if tgt_present[j]]]
     if len(head) < 2:
         return None
     box_w, box_h = head.max(0) - head.min(0)
     close = (np.abs(detected - target) < alpha * np.array([box_w, box_h])).all(1)
-    correct = close & det_present & tgt_present
-    return int(correct.sum()), int(tgt_present.sum())
+    return close & is_present(detected) & tgt_present, tgt_present
+
+
+def pckh_counts(detected: np.ndarray, target: np.ndarray, alpha: float = 0.5):
+    """(correct, visible) joint counts for one pair, or None when the target has < 2 head joints."""
+    hits = pckh_joint_hits(detected, target, alpha)
+    return None if hits is None else (int(hits[0].sum()), int(hits[1].sum()))
 
 
 def detect_poses(images: np.ndarray) -> np.ndarray:
