@@ -181,6 +181,26 @@ def skip_inputs(src_pose: np.ndarray, tgt_pose: np.ndarray, height: int = HEIGHT
     return affines, masks
 
 
+def part_boxes(affines: np.ndarray, masks: np.ndarray):
+    """Where each part reads from: (target boxes, source quadrilaterals), lists of float[4, 2] (x, y) or None.
+
+    The target box is the pixel-edge bounding box of the part's mask; its corners mapped through the part's
+    affine (target -> source) outline the source region the part's pixels come from. None for empty masks.
+    """
+    targets, sources = [], []
+    for affine, mask in zip(affines, masks):
+        if not mask.any():
+            targets.append(None)
+            sources.append(None)
+            continue
+        ys, xs = np.nonzero(mask)
+        corners = np.array([[xs.min() - 0.5, ys.min() - 0.5], [xs.max() + 0.5, ys.min() - 0.5],
+                            [xs.max() + 0.5, ys.max() + 0.5], [xs.min() - 0.5, ys.max() + 0.5]])
+        targets.append(corners)
+        sources.append(corners @ affine[:, :2].T + affine[:, 2])
+    return targets, sources
+
+
 def affines_to_theta(affines: torch.Tensor, height: int = HEIGHT, width: int = WIDTH) -> torch.Tensor:
     """Pixel-space affines [..., 2, 3] -> ``affine_grid`` thetas [..., 2, 3] for ``align_corners=False``.
 

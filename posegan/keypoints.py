@@ -116,6 +116,25 @@ def coco17_to_openpose18(keypoints: np.ndarray, threshold: float = 0.3) -> np.nd
     return pose
 
 
+def interpolate_poses(source: np.ndarray, target: np.ndarray, steps: int) -> list[np.ndarray]:
+    """``steps`` poses from ``source`` to ``target`` (both included), joints moving in straight lines.
+
+    A joint missing at one end cannot move: it stays where it is visible and switches at the halfway frame
+    (shown in the first half when only the source has it, in the second half when only the target has it).
+    """
+    src_present, tgt_present = is_present(source), is_present(target)
+    poses = []
+    for t in np.linspace(0.0, 1.0, steps):
+        pose = np.full_like(source, MISSING)
+        both = src_present & tgt_present
+        pose[both] = (1 - t) * source[both] + t * target[both]
+        only_src, only_tgt = src_present & ~tgt_present, tgt_present & ~src_present
+        pose[only_src] = source[only_src] if t < 0.5 else MISSING
+        pose[only_tgt] = target[only_tgt] if t >= 0.5 else MISSING
+        poses.append(pose)
+    return poses
+
+
 # ----------------------------------------------------------------------------------------------- I/O
 
 def pose_to_openpose_json(pose: np.ndarray, width: int = WIDTH, height: int = HEIGHT) -> dict:
@@ -146,6 +165,8 @@ def pose_from_openpose_json(data, width: int = WIDTH, height: int = HEIGHT, pers
         raise PoseFormatError(f"pose JSON has {len(data['people'])} people, no person {person}")
     entry = data["people"][person]
     flat = entry.get("pose_keypoints_2d") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict):
+        raise PoseFormatError(f'each entry of "people" must be an object, got {type(entry).__name__}')
     if not isinstance(flat, list) or len(flat) != NUM_JOINTS * 3:
         got = len(flat) if isinstance(flat, list) else type(flat).__name__
         raise PoseFormatError(f'"pose_keypoints_2d" must list 18 joints x (x, y, confidence) = 54 numbers, got {got}')

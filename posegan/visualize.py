@@ -16,7 +16,7 @@ JOINT_COLOURS = [tuple(int(255 * c) for c in _rgb) for _rgb in
                  (np.array([np.clip(abs(((h * 6 + k) % 6) - 3) - 1, 0, 1) for k in (0, 4, 2)])
                   for h in np.linspace(0, 1, NUM_JOINTS, endpoint=False))]
 OTHER_PEOPLE_COLOUR, BOX_COLOUR = (160, 160, 160), (0, 220, 0)
-PART_COLOURS = [JOINT_COLOURS[(2 * k) % NUM_JOINTS] for k in range(NUM_PARTS)]
+PART_COLOURS = [JOINT_COLOURS[round(k * NUM_JOINTS / NUM_PARTS)] for k in range(NUM_PARTS)]  # 10 distinct hues
 
 
 def draw_pose(image: np.ndarray | None, pose: np.ndarray, scale: int = 1, height: int = 128, width: int = 64,
@@ -85,6 +85,17 @@ def features_to_rgb(features: torch.Tensor, basis: torch.Tensor | None = None):
     projected = (flat @ components - low) / (high - low).clamp_min(1e-6)
     rgb = (projected.clamp(0, 1) * 255).round().byte().reshape(height, width, 3).numpy()
     return rgb, basis
+
+
+def offsets_to_rgb(offsets: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Learned offsets [P, h, w, 2] -> RGB: hue = direction, brightness = length of the mask-weighted mean offset."""
+    weights = masks[..., None]  # [P, h, w, 1]
+    mean = (offsets * weights).sum(0) / np.maximum(weights.sum(0), 1e-6)  # [h, w, 2]
+    angle = (np.arctan2(mean[..., 1], mean[..., 0]) + np.pi) / (2 * np.pi)
+    length = np.linalg.norm(mean, axis=-1)
+    value = length / max(float(length.max()), 1e-6)
+    hsv = np.stack([angle * 255, np.full_like(angle, 255), value * 255], axis=-1).astype(np.uint8)
+    return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
 
 
 def image_grid(rows: list[list[np.ndarray]], scale: int = 1, pad: int = 2) -> Image.Image:

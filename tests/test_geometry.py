@@ -172,3 +172,15 @@ def test_masks_sit_on_the_limbs(frontal_pose):
     mask = part_masks(rotated)[PART_NAMES.index("right_upper_leg")]
     x, y = np.round((rotated[J["right_hip"]] + rotated[J["right_knee"]]) / 2).astype(int)
     assert mask[y, x] == 1
+
+
+def test_part_boxes_map_through_the_affines(frontal_pose):
+    from posegan.geometry import part_boxes
+    source = apply(similarity(0, 1, 5, -2), frontal_pose)
+    affines, masks = skip_inputs(source, frontal_pose)
+    targets, sources = part_boxes(affines, masks)
+    np.testing.assert_allclose(targets[0], [[-0.5, -0.5], [63.5, -0.5], [63.5, 127.5], [-0.5, 127.5]])
+    for target_box, source_box in zip(targets, sources):
+        np.testing.assert_allclose(source_box, target_box + [5, -2], atol=1e-3)
+    masks[3] = 0
+    assert part_boxes(affines, masks)[0][3] is None

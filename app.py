@@ -1,0 +1,37 @@
+"""PoseGAN Studio: the Gradio app (what it does lives in demo/, the model in posegan/).
+
+    python app.py                                  # http://127.0.0.1:7860
+    python app.py --checkpoint runs/x/gen.pt       # another generator (default: $POSEGAN_CHECKPOINT or
+                                                   # checkpoints/posegan-market-small.pt)
+    GRADIO_SERVER_NAME=0.0.0.0 python app.py       # listen on all interfaces (Hugging Face Spaces sets this)
+"""
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # analytics would call the network
+os.environ.setdefault("YOLO_OFFLINE", "1")                  # the detector never downloads anything
+
+import torch  # noqa: E402  (thread setup only)
+
+from demo import build_demo, launch_options  # noqa: E402
+from demo.studio import Studio  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", default=None,
+                        help="generator checkpoint (default: $POSEGAN_CHECKPOINT, "
+                             "else checkpoints/posegan-market-small.pt)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("POSEGAN_THREADS", 1)),
+                        help="torch CPU threads per request; requests run 2 at a time")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    demo = build_demo(Studio(args.checkpoint))
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=args.port,
+                **launch_options())
+
+
+if __name__ == "__main__":
+    main()

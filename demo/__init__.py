@@ -1,0 +1,8 @@
+"""PoseGAN Studio's Gradio app: a thin layer over the ``posegan`` package (run it with ``python app.py``).
+
+``studio.py`` does the work (detect, transfer, animate), ``ui.py`` lays it out, ``editor.*`` is the in-browser
+skeleton editor and ``panels.py`` draws the "Inside the deformable skips" panel.
+"""
+from .ui import build_demo, launch_options
+
+__all__ = ["build_demo", "launch_options"]

@@ -1,0 +1,109 @@
+"""HTML panels of the app: "Inside the deformable skips" and the animation, as small inline PNG/GIF images.
+
+Images are sent at their real resolution (a 16x8 feature map is 16x8 pixels) as data URIs and enlarged in the
+browser with ``image-rendering: pixelated``: a generate answers with a few kB and no files pile up on the
+server. All drawing of poses, masks and features is ``posegan.visualize``'s, so the panels match the trainer's
+sample grids; this module only lays them out and outlines the parts.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from posegan.geometry import PART_NAMES, part_boxes
+from posegan.inference import TransferResult
+from posegan.visualize import PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb
+
+BOX_SCALE = 4  # part outlines are drawn on a x4 image so that thin lines stay visible
+
+
+def png_data_uri(image) -> str:
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _img(image, title: str, css_class: str = "pg-panel") -> str:
+    title = html.escape(title)
+    return f'<img class="{css_class}" src="{png_data_uri(image)}" alt="{title}" title="{title}">'
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.NEAREST))
+
+
+def part_outlines(result: TransferResult, source_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(source, target) x4 images with the 10 part boxes: the bounding box of each valid target part mask,
+    and where the part's affine (target -> source) reads it from in the source, a quadrilateral."""
+    height, width = result.part_masks.shape[1:]
+    size = (width * BOX_SCALE, height * BOX_SCALE)
+    source = Image.fromarray(source_image).resize(size, Image.NEAREST)
+    target = Image.fromarray(draw_pose(None, result.target_pose, BOX_SCALE))
+    draw_source, draw_target = ImageDraw.Draw(source), ImageDraw.Draw(target)
+    target_boxes, source_boxes = part_boxes(result.affines, result.part_masks)
+    for part, (corners, read_from) in enumerate(zip(target_boxes, source_boxes)):
+        if corners is None:  # invalid part: no correspondence, contributes nothing
+            continue
+        line = 1 if part == 0 else 2  # the torso box is the whole frame (it carries the background): keep it thin
+        for draw, points in ((draw_target, corners), (draw_source, read_from)):
+            outline = [tuple(p) for p in (points + 0.5) * BOX_SCALE]
+            draw.line(outline + outline[:1], fill=PART_COLOURS[part], width=line)
+    return np.asarray(source), np.asarray(target)
+
+
+def skips_panel(result: TransferResult, source_image: np.ndarray, plain_image: Image.Image | None = None) -> str:
+    """HTML table: per warped level, source features | warped features | part masks on the target pose
+    (+ learned offsets when the model has them), then the part boxes in source and target, then the
+    generated image next to ``plain_image`` (same generator, un-warped skips) when given."""
+    height, width = result.part_masks.shape[1:]
+    target_skeleton = draw_pose(None, result.target_pose, 1)
+    has_offsets = bool(result.offsets)
+    header = ["level", "source features", "warped features", "part masks"]
+    header += ["learned offsets"] if has_offsets else []
+    rows = []
+    for level, (source, warped, masks) in enumerate(zip(result.source_features, result.warped, result.masks)):
+        channels, h, w = source.shape
+        source_rgb, basis = features_to_rgb(source)
+        warped_rgb, _ = features_to_rgb(warped, basis)  # same PCA basis: same colour = same feature vector
+        mask_rgb = colourise_masks(masks.numpy())
+        overlay = np.maximum(_resize(mask_rgb, width, height), target_skeleton)
+        cells = [f'<th scope="row">{level + 1}<br><small>{h}&times;{w}<br>{channels} ch</small></th>',
+                 f"<td>{_img(source_rgb, f'level {level + 1} source features, first 3 principal components')}</td>",
+                 f"<td>{_img(warped_rgb, f'level {level + 1} warped features, same colours as the source')}</td>",
+                 f"<td>{_img(overlay, f'level {level + 1} part masks over the target pose')}</td>"]
+        if has_offsets and level < len(result.offsets):
+            cells.append(f"<td>{_img(offsets_to_rgb(result.offsets[level].numpy(), masks.numpy()), 'offsets')}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    if not rows:
+        return '<p class="pg-note">This generator has no deformable skips: nothing is warped.</p>'
+    source_boxes, target_boxes = part_outlines(result, source_image)
+    comparison = ""
+    if plain_image is not None:
+        comparison = ('<div class="pg-boxes">'
+                      f'<figure>{_img(result.image, "generated", "pg-panel pg-large")}'
+                      "<figcaption>generated with deformable skips</figcaption></figure>"
+                      f'<figure>{_img(plain_image, "plain skips", "pg-panel pg-large")}'
+                      "<figcaption>same generator, plain skips: nothing warped</figcaption></figure></div>")
+    legend = "".join(f'<li><span style="background: rgb{PART_COLOURS[k]}"></span>{name.replace("_", " ")}</li>'
+                     for k, name in enumerate(PART_NAMES))
+    return (
+        '<div class="pg-skips">'
+        '<table><thead><tr>' + "".join(f'<th scope="col">{h}</th>' for h in header) + "</tr></thead>"
+        "<tbody>" + "".join(rows) + "</tbody></table>"
+        '<div class="pg-side"><div class="pg-boxes">'
+        f'<figure>{_img(source_boxes, "part boxes in the source", "pg-panel pg-large")}'
+        "<figcaption>where each part is read in the source</figcaption></figure>"
+        f'<figure>{_img(target_boxes, "part boxes in the target", "pg-panel pg-large")}'
+        "<figcaption>where it is written in the target</figcaption></figure>"
+        f'<ul class="pg-legend">{legend}</ul></div>{comparison}</div></div>'
+    )
+
+
+def animation_panel(gif: bytes) -> str:
+    uri = "data:image/gif;base64," + base64.b64encode(gif).decode()
+    return (f'<div class="pg-animation"><img class="pg-panel" src="{uri}" alt="pose animation">'
+            f'<a href="{uri}" download="posegan-animation.gif">Download GIF</a></div>')

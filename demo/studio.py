@@ -1,0 +1,180 @@
+"""What the app does, without any UI: photo -> person crop + pose, two poses -> generated person, poses -> GIF.
+
+Every step calls the ``posegan`` package (``pose_detect`` to find and crop the person, ``inference`` to run the
+generator); :mod:`demo.ui` wires this to Gradio and :mod:`demo.panels` draws the results. Errors meant for the
+person using the app are raised as :class:`UserInputError`, whose message can be shown as is.
+
+    studio = Studio()                                   # $POSEGAN_CHECKPOINT or checkpoints/posegan-market-small.pt
+    source = studio.detect(open("photo.jpg", "rb").read())
+    result = studio.transfer(source.crop, source.pose, studio.presets["Walking left (side)"])
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from posegan.data import tensor_to_image
+from posegan.image_io import ImageLoadError, load_image
+from posegan.inference import PoseTransfer, TransferResult
+from posegan.keypoints import (HEIGHT, WIDTH, PoseFormatError, interpolate_poses, is_present, missing_pose,
+                               pose_from_openpose_json, validate_pose)
+from posegan.pose_detect import NoPersonError, crop_region, detect_pose_128x64, get_detector
+from posegan.visualize import draw_people, draw_pose
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKPOINT_ENV = "POSEGAN_CHECKPOINT"
+DEFAULT_CHECKPOINT = REPO / "checkpoints" / "posegan-market-small.pt"
+PRESETS_FILE = Path(__file__).with_name("presets.json")
+DEFAULT_PRESET = "Standing, front"  # the hand-placement start when nobody is detected
+MAX_ANIMATION_STEPS = 32            # frames per GIF; 32 generator calls take well under a second on CPU
+
+
+class UserInputError(ValueError):
+    """Bad input from the person using the app (unreadable photo, nobody in it, malformed pose...)."""
+
+
+@dataclass
+class SourcePerson:
+    crop: np.ndarray        # uint8 [128, 64, 3]: the person, Market-style
+    pose: np.ndarray        # float32 [18, 2] in the crop
+    overview: np.ndarray    # the photo with every detected skeleton, the chosen person boxed
+    people: int             # how many people were detected
+    message: str            # what happened, in words ("3 people found: using the largest")
+
+
+@dataclass
+class Transfer:
+    result: TransferResult            # the generated person (.image, 64x128) and the inside of the skips
+    plain_image: Image.Image | None   # same generator with plain (un-warped) skips, when asked for
+
+
+def load_presets(path: Path = PRESETS_FILE) -> dict[str, np.ndarray]:
+    """Preset target poses (Market test annotations, see presets.json) by name."""
+    entries = json.loads(path.read_text())["presets"]
+    return {entry["name"]: validate_pose(entry["pose"]) for entry in entries}
+
+
+def checkpoint_path(path=None) -> Path:
+    """``path``, else $POSEGAN_CHECKPOINT, else the shipped checkpoint."""
+    return Path(path or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT)
+
+
+def read_photo(data: bytes) -> np.ndarray:
+    """Uploaded bytes -> uint8 RGB, or a UserInputError saying what is wrong with the file."""
+    try:
+        return load_image(data)
+    except ImageLoadError as exc:
+        raise UserInputError(f"This file cannot be used as a photo: {exc}.") from None
+
+
+def parse_pose(value) -> np.ndarray:
+    """Pose JSON (OpenPose string or dict) or an [18, 2] list -> validated pose, or UserInputError."""
+    try:
+        if isinstance(value, (str, bytes, dict)):
+            if isinstance(value, (str, bytes)) and not value.strip():
+                raise PoseFormatError("the pose JSON is empty")
+            return pose_from_openpose_json(value)
+        return validate_pose(value)
+    except PoseFormatError as exc:
+        raise UserInputError(f"Invalid pose: {exc}.") from None
+
+
+class Studio:
+    """The generator (if its checkpoint exists), the person detector and the presets, loaded once."""
+
+    def __init__(self, checkpoint=None):
+        self.checkpoint = checkpoint_path(checkpoint)
+        self.model = PoseTransfer.from_checkpoint(self.checkpoint) if self.checkpoint.is_file() else None
+        self.detector = get_detector()
+        self.presets = load_presets()
+
+    @property
+    def model_problem(self) -> str | None:
+        """Why generation is unavailable (checkpoint missing), or None."""
+        if self.model is not None:
+            return None
+        return (f"The generator checkpoint is missing: {self.checkpoint}. Detection and the pose editor work, "
+                f"but nothing can be generated. Export one with: python -m posegan export "
+                f"runs/market-small/latest.pt {DEFAULT_CHECKPOINT.relative_to(REPO)} (or point "
+                f"{CHECKPOINT_ENV} at one), then restart the app.")
+
+    def require_model(self) -> PoseTransfer:
+        if self.model is None:
+            raise UserInputError(self.model_problem)
+        return self.model
+
+    @property
+    def model_summary(self) -> str:
+        if self.model is None:
+            return "no generator loaded"
+        cfg = self.model.cfg.model
+        skips = f"{cfg.warp_levels} deformable skips" if cfg.deformable_skips else "plain skips"
+        return f"{self.checkpoint.name}: encoder widths {cfg.encoder_channels}, {skips}"
+
+    # ------------------------------------------------------------------------------------------ source
+
+    def detect(self, photo: bytes) -> SourcePerson:
+        """Find the people in ``photo`` and crop the largest to 128x64; NoPersonError when there is nobody."""
+        rgb = read_photo(photo)
+        crop, person, people = detect_pose_128x64(rgb, self.detector)
+        joints = int(is_present(crop.pose).sum())
+        if len(people) > 1:
+            message = (f"{len(people)} people found: using the largest (boxed in green, detection score "
+                       f"{person.score:.2f}), {joints} of 18 joints visible.")
+        else:
+            message = f"Person found (score {person.score:.2f}), {joints} of 18 joints visible."
+        if joints < 8:
+            message += " Few joints were found: correct the source pose by hand for a better result."
+        return SourcePerson(crop.image, crop.pose, draw_people(rgb, people), len(people), message)
+
+    def undetected(self, photo: bytes) -> SourcePerson:
+        """Fallback when nobody is detected: the photo's centre at 1:2 as the crop, a standing pose to adjust."""
+        rgb = read_photo(photo)
+        height, width = rgb.shape[:2]
+        crop_width = min(width, height * WIDTH // HEIGHT)
+        crop_height = crop_width * HEIGHT // WIDTH
+        region = ((width - crop_width) // 2, (height - crop_height) // 2, crop_width, crop_height)
+        crop = crop_region(rgb, missing_pose(), region)
+        message = ("No person was detected. The middle of the photo is used as the crop with a standing pose: "
+                   "drag the source joints onto the person.")
+        return SourcePerson(crop.image, self.presets[DEFAULT_PRESET].copy(), rgb, 0, message)
+
+    # ------------------------------------------------------------------------------------------ generation
+
+    def transfer(self, crop: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray,
+                 compare: bool = False) -> Transfer:
+        model = self.require_model()
+        if not is_present(target_pose).any():
+            raise UserInputError("The target pose has no visible joint: show some joints first.")
+        result = model(crop, target_pose, source_pose)
+        plain = model(crop, target_pose, source_pose, deformable=False).image if compare else None
+        return Transfer(result, plain)
+
+    def transfer_photo(self, photo: bytes, target_pose: np.ndarray) -> Image.Image:
+        """The API's one-call path: detect and crop the person in ``photo``, then generate ``target_pose``."""
+        source = self.detect(photo)
+        return self.transfer(source.crop, source.pose, target_pose).result.image
+
+    def animate(self, crop: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray, steps: int,
+                scale: int = 2, frame_ms: int = 90) -> bytes:
+        """GIF bytes: skeleton | generated person for each pose from source to target, then back."""
+        model = self.require_model()
+        steps = int(np.clip(steps, 2, MAX_ANIMATION_STEPS))
+        poses = interpolate_poses(source_pose, target_pose, steps)
+        images = model.batch([model.prepare(crop, pose, source_pose) for pose in poses])  # [N, 3, H, W]
+        frames = []
+        for pose, image in zip(poses, images):
+            frame = np.concatenate([draw_pose(None, pose, 1), tensor_to_image(image)], axis=1)
+            frames.append(Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale),
+                                                        Image.NEAREST))
+        frames += frames[-2:0:-1]  # there and back: the loop has no jump
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+        return buffer.getvalue()
+

@@ -1,0 +1,271 @@
+"""The Gradio app: layout and events over :class:`demo.studio.Studio` (no model code here).
+
+    demo = build_demo()                      # or build_demo(Studio("path/to/generator.pt"))
+    demo.launch(**launch_options())          # css, theme, upload limit, SSR off
+
+Flow: photo -> ``on_photo`` (detect + crop, or a hand-placed fallback) fills the source and target editors ->
+any pose change (or Generate) -> ``generate`` -> generated image + "Inside the deformable skips" panel.
+Public API endpoints (gradio_client): ``/detect`` (photo -> crop, OpenPose JSON) and ``/transfer``
+(photo, OpenPose JSON -> generated 64x128 image); the UI's own events are private.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from posegan.keypoints import pose_to_openpose_json
+from posegan.pose_detect import NoPersonError
+from posegan.visualize import draw_pose
+
+from . import panels
+from .editor import PoseEditor
+from .studio import MAX_ANIMATION_STEPS, Studio, UserInputError, parse_pose
+
+HERE = Path(__file__).parent
+EXAMPLES = HERE / "examples"
+DEFAULT_TARGET = "Walking left (side)"  # a first target that visibly differs from most photos
+MAX_UPLOAD = "10mb"                      # per file; image_io also refuses images above 40 MP
+MAX_POSE_FILE = 100_000                  # bytes; an OpenPose file for one person is about 1 kB
+CONCURRENCY = 2                          # detector/generator calls at once: one per CPU core of a basic Space
+
+INTRO = """# PoseGAN Studio
+Re-pose a person with **Deformable GANs** ([Siarohin et al., CVPR 2018](https://arxiv.org/abs/1801.00055)),
+trained on Market-1501 at 128×64. Upload a photo of a person (or pick an example), then drag the joints of the
+**target pose**: the generator redraws the person in that pose. The tabs below show what happens inside its
+deformable skip connections and can animate the change."""
+
+DOWNLOAD_JS = """(text) => {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([text], {type: 'application/json'}));
+  link.download = 'target-pose.json';
+  link.click();
+  URL.revokeObjectURL(link.href);
+}"""
+
+
+class PhotoInput(gr.Image):
+    """``gr.Image`` that hands the uploaded file over undecoded (a path inside Gradio's upload cache).
+
+    ``gr.Image`` opens uploads with PIL itself and a non-image then fails with a bare "Error"; here
+    ``posegan.image_io`` decodes it and says what is wrong (not an image, truncated, too large).
+    """
+
+    def get_block_name(self) -> str:
+        return "image"  # rendered by the browser's gr.Image
+
+    def preprocess(self, payload):
+        if payload is None or payload.path is None:  # nothing, or a pasted data URL: Gradio's own handling
+            return super().preprocess(payload)
+        return payload.path
+
+
+def shows_errors(handler):
+    """Raise the studio's errors meant for the user as gr.Error: shown in the page, and the app carries on."""
+    @functools.wraps(handler)
+    def wrapper(*args):
+        try:
+            return handler(*args)
+        except (UserInputError, NoPersonError) as exc:
+            raise gr.Error(str(exc)) from None
+    return wrapper
+
+
+def read_upload(path: str) -> bytes:
+    """Bytes of a file Gradio stored in its upload cache (the path was checked by Gradio's preprocessing)."""
+    return Path(path).read_bytes()
+
+
+def pose_json(pose: np.ndarray) -> str:
+    """OpenPose JSON text, one joint (x, y, confidence) per line so that it can be read and edited."""
+    data = pose_to_openpose_json(pose)
+    flat = data["people"][0]["pose_keypoints_2d"]
+    joints = ",\n".join(f"    {flat[i]:.1f}, {flat[i + 1]:.1f}, {flat[i + 2]:g}" for i in range(0, len(flat), 3))
+    data["people"] = ["KEYPOINTS"]
+    return json.dumps(data, indent=1).replace('"KEYPOINTS"', '{"pose_keypoints_2d": [\n' + joints + "\n  ]}")
+
+
+def launch_options() -> dict:
+    """``demo.launch`` keyword arguments shared by app.py, the tests and the benchmark."""
+    return {"css_paths": [HERE / "app.css"], "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD,
+            "ssr_mode": False}
+
+
+def build_demo(studio: Studio | None = None) -> gr.Blocks:
+    """The app over ``studio`` (default: ``Studio()``, the shipped or $POSEGAN_CHECKPOINT generator)."""
+    studio = studio or Studio()
+    standing = studio.presets["Standing, front"]
+
+    # ------------------------------------------------------------------------------------------ handlers
+
+    def show_source(source):
+        background = panels.png_data_uri(source.crop)
+        return (source.crop, source.overview, source.message,
+                gr.update(value=source.pose, reset_pose=source.pose, background=background),
+                gr.update(reset_pose=source.pose, background=background))
+
+    @shows_errors
+    def on_photo(path):
+        if path is None:
+            raise UserInputError("No photo given.")
+        photo = read_upload(path)
+        try:
+            source = studio.detect(photo)
+        except NoPersonError:
+            source = studio.undetected(photo)
+            gr.Warning(source.message)
+        if source.people > 1:
+            gr.Info(source.message)
+        return show_source(source)
+
+    @shows_errors
+    def generate(crop, source_pose, target_pose, compare):
+        if crop is None:
+            raise UserInputError("Upload a photo of a person (or pick an example) first.")
+        out = studio.transfer(crop, source_pose, target_pose, compare)
+        return out.result.image, panels.skips_panel(out.result, crop, out.plain_image)
+
+    def generate_live(live, crop, source_pose, target_pose, compare):
+        if not live or crop is None or studio.model is None:  # the banner already says why nothing happens
+            return gr.skip(), gr.skip()
+        return generate(crop, source_pose, target_pose, compare)
+
+    @shows_errors
+    def animate(crop, source_pose, target_pose, steps):
+        if crop is None:
+            raise UserInputError("Upload a photo of a person (or pick an example) first.")
+        return panels.animation_panel(studio.animate(crop, source_pose, target_pose, steps))
+
+    @shows_errors
+    def open_json(path):
+        if Path(path).stat().st_size > MAX_POSE_FILE:
+            raise UserInputError(f"This file is larger than {MAX_POSE_FILE // 1000} kB: it is not one OpenPose pose.")
+        return parse_pose(read_upload(path).decode("utf-8", errors="replace"))
+
+    @shows_errors
+    def on_reference(path):
+        if path is None:
+            return gr.skip(), gr.skip()
+        reference = studio.detect(read_upload(path))
+        return reference.pose, draw_pose(reference.crop, reference.pose, scale=4)
+
+    @shows_errors
+    def api_detect(path):
+        """Photo -> the person's 128x64 crop and its pose (OpenPose JSON in the crop's pixels)."""
+        if path is None:
+            raise UserInputError("No photo given.")
+        source = studio.detect(read_upload(path))
+        return source.crop, pose_json(source.pose)
+
+    @shows_errors
+    def api_transfer(path, target_json):
+        """Photo + target pose (OpenPose JSON, 64x128 frame or any canvas size) -> generated 64x128 person."""
+        if path is None:
+            raise UserInputError("No photo given.")
+        return studio.transfer_photo(read_upload(path), parse_pose(target_json))
+
+    # ------------------------------------------------------------------------------------------ layout
+
+    with gr.Blocks(title="PoseGAN Studio", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(INTRO)
+        if studio.model_problem:
+            gr.Markdown(f"**Warning:** {studio.model_problem}", elem_classes="pg-banner")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                photo = PhotoInput(label="1 · Person photo", type="filepath", sources=["upload", "clipboard"],
+                                   height=300, elem_id="photo")
+                status = gr.Markdown("Upload a photo of a person, or pick an example below.",
+                                     elem_classes="pg-status")
+                overview = gr.Image(label="Detected people", show_label=False, interactive=False, height=180,
+                                    buttons=[], elem_id="overview")
+                examples = gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[photo],
+                                       label="Examples: Market-1501 crops and two street photos with several people",
+                                       examples_per_page=6, api_visibility="private")
+            with gr.Column(scale=2, min_width=280, elem_classes="pg-editor-column"):
+                gr.Markdown("### 2 · Source pose\nThe detected joints; correct them if they are off.")
+                source_editor = PoseEditor(standing, presets=studio.presets, elem_id="source-editor")
+            with gr.Column(scale=2, min_width=280, elem_classes="pg-editor-column"):
+                gr.Markdown("### 3 · Target pose\nDrag the joints; the photo is shown as a ghost.")
+                target_editor = PoseEditor(studio.presets[DEFAULT_TARGET], presets=studio.presets,
+                                           reset_pose=standing, photo_opacity=0.35, elem_id="target-editor")
+            with gr.Column(scale=2, min_width=280, elem_classes="pg-result-column"):
+                gr.Markdown("### 4 · Result")
+                result = gr.Image(label="Generated", type="pil", format="png", interactive=False, elem_id="result",
+                                  elem_classes="pg-pixelated")
+                generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+                live = gr.Checkbox(True, label="Regenerate when a pose changes")
+                gr.Markdown(f"<small>Model: {studio.model_summary}</small>")
+        crop = gr.Image(label="Person crop (128x64)", type="numpy", format="png", visible=False)
+
+        with gr.Tabs():
+            with gr.Tab("Inside the deformable skips"):
+                gr.Markdown(
+                    "For each warped skip level: the source features (first 3 principal components as RGB), the "
+                    "same features after the per-part affine warps (same colours), and the part masks in the "
+                    "target pose. Below: the 10 part boxes where the warp reads them (source) and writes them "
+                    "(target).")
+                compare = gr.Checkbox(False, label="Compare with the same generator using plain (un-warped) "
+                                                   "skips")
+                skips = gr.HTML('<p class="pg-note">Generate a person to look inside.</p>', elem_id="skips")
+            with gr.Tab("Animate"):
+                with gr.Row():
+                    steps = gr.Slider(2, MAX_ANIMATION_STEPS, value=10, step=1, label="Steps from source to target")
+                    animate_button = gr.Button("Animate", variant="primary")
+                animation = gr.HTML('<p class="pg-note">The GIF goes from the source pose to the target and back.</p>')
+            with gr.Tab("Pose JSON & reference photo"):
+                with gr.Row():
+                    with gr.Column():
+                        target_json = gr.Code(pose_json(studio.presets[DEFAULT_TARGET]),
+                                              language="json", label="Target pose (OpenPose JSON, editable)",
+                                              interactive=True, max_lines=14)
+                        with gr.Row():
+                            apply_button = gr.Button("Apply JSON to the target")
+                            open_button = gr.UploadButton("Open JSON file", file_types=[".json"])
+                            save_button = gr.Button("Save JSON file")
+                    with gr.Column():
+                        source_json = gr.Code(pose_json(standing), language="json", label="Source pose (OpenPose JSON)",
+                                              interactive=False, max_lines=14)
+                    with gr.Column():
+                        reference = PhotoInput(label="Reference photo: use its person's pose as the target",
+                                               type="filepath", sources=["upload", "clipboard"], height=260)
+                        reference_crop = gr.Image(label="Reference person", interactive=False, height=200,
+                                                  elem_classes="pg-pixelated")
+
+        # -------------------------------------------------------------------------------------- events
+
+        private = {"api_visibility": "private"}
+        heavy = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}  # one limit for all of them together
+        generate_inputs = [crop, source_editor, target_editor, compare]
+        generate_outputs = [result, skips]
+        live_update = {"fn": generate_live, "inputs": [live] + generate_inputs, "outputs": generate_outputs,
+                       "show_progress": "hidden", **heavy, **private}
+        generate_button.click(generate, generate_inputs, generate_outputs, show_progress="minimal", **heavy,
+                              **private)
+        gr.on([source_editor.edit, target_editor.edit, compare.change, live.change], trigger_mode="always_last",
+              **live_update)
+
+        # A new photo or a pose set by the app: regenerate once all its outputs are in place.
+        # (photo.upload, not photo.change: replacing a photo fires change twice.)
+        source_outputs = [crop, overview, status, source_editor, target_editor]
+        photo.upload(on_photo, [photo], source_outputs, **heavy, **private).success(**live_update)
+        examples.load_input_event.then(on_photo, [photo], source_outputs, **heavy, **private).success(**live_update)
+        animate_button.click(animate, [crop, source_editor, target_editor, steps], [animation], **heavy, **private)
+
+        # Cheap and model-free: outside the "cpu" concurrency group, so they never wait behind a generation.
+        target_editor.change(pose_json, [target_editor], [target_json], show_progress="hidden", **private)
+        source_editor.change(pose_json, [source_editor], [source_json], show_progress="hidden", **private)
+        apply_button.click(shows_errors(parse_pose), [target_json], [target_editor], **private).success(**live_update)
+        open_button.upload(open_json, [open_button], [target_editor], **private).success(**live_update)
+        save_button.click(None, [target_json], None, js=DOWNLOAD_JS, **private)
+        reference.upload(on_reference, [reference], [target_editor, reference_crop], **heavy,
+                         **private).success(**live_update)
+
+        # API-only endpoints (no UI trigger): stable signatures for gradio_client.
+        gr.on([], api_detect, [photo], [crop, source_json], api_name="detect", **heavy)
+        gr.on([], api_transfer, [photo, target_json], [result], api_name="transfer", **heavy)
+
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    return demo

@@ -1,0 +1,121 @@
+"""The app in a real browser: upload a photo, drag a joint of the target skeleton, Generate, see the change.
+
+Headless system Chromium driven by Playwright (its own browser download does not work offline):
+``apt-get install -y chromium`` provides /usr/bin/chromium. Without it this test fails, it never skips.
+Screenshots go to test-artifacts/ (git-ignored); docs/screenshot-editor.png and docs/screenshot-features.png are
+copies of its editor.png and features.png. Run: ``python -m pytest tests/test_browser.py -q``
+"""
+import os
+import socket
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+import pytest  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from demo import build_demo, launch_options  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "demo" / "examples" / "market-0161_c3s3_033028_07.jpg"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+TIMEOUT_MS = 30_000
+LEFT_WRIST = 7  # present in the default target pose ("Walking left (side)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url():
+    demo = build_demo()
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_options())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install -y chromium chromium-driver`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        yield page
+        browser.close()
+
+
+def result_src(page) -> str:
+    return page.locator("#result img").get_attribute("src")
+
+
+def panel_srcs(page) -> list[str]:
+    """The skips panel's images: per level source features, warped features, masks; then part boxes."""
+    return page.locator("#skips img").evaluate_all("images => images.map(image => image.getAttribute('src'))")
+
+
+def test_upload_drag_generate(page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = page.locator("#target-editor [data-ready='1']")
+    expect(target).to_have_count(1)  # the editor's listeners are attached
+
+    # Upload: detection fills the source editor with the crop, live mode generates the first result.
+    page.locator("#photo input[type=file]").set_input_files(PHOTO)
+    page.wait_for_function(
+        "document.querySelector('#source-editor .pe-photo')?.getAttribute('href')?.startsWith('data:image/png')")
+    page.wait_for_selector("#result img")
+    page.wait_for_selector("#skips img")
+    first_image, first_panels = result_src(page), panel_srcs(page)
+    page.screenshot(path=ARTIFACTS / "1-uploaded.png", full_page=True)
+
+    # Live regeneration off, so that the new result below can only come from the Generate button.
+    page.get_by_label("Regenerate when a pose changes").uncheck()
+
+    dot = target.locator(f".pe-joint[data-joint='{LEFT_WRIST}'] .pe-dot")
+    before = float(dot.get_attribute("cx")), float(dot.get_attribute("cy"))
+    box = dot.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 60, y - 80, steps=8)  # 4 screen px per frame px: about (-15, -20) in the frame
+    page.mouse.up()
+    page.mouse.move(0, 0)  # no hover styles in the screenshots
+    after = float(dot.get_attribute("cx")), float(dot.get_attribute("cy"))
+    assert after[0] < before[0] - 10 and after[1] < before[1] - 15, (before, after)
+    page.screenshot(path=ARTIFACTS / "2-dragged.png", full_page=True)
+    assert result_src(page) == first_image  # live mode is off: nothing regenerated yet
+
+    page.locator("#generate").click()
+    page.mouse.move(0, 0)
+    page.wait_for_function("(old) => document.querySelector('#result img')?.getAttribute('src') !== old",
+                           arg=first_image)
+    assert result_src(page) != first_image
+    new_panels = panel_srcs(page)
+    assert len(new_panels) == len(first_panels)
+    # Source features do not depend on the target pose; the warped features and the masks do.
+    changed = [old != new for old, new in zip(first_panels, new_panels)]
+    assert not changed[0] and changed[1] and changed[2], changed
+    page.screenshot(path=ARTIFACTS / "editor.png")
+
+    # Live mode again, then Undo: the editor sends the previous pose and the first result comes back.
+    page.get_by_label("Regenerate when a pose changes").check()
+    target.locator("button[data-action='undo']").click()
+    page.wait_for_function("(first) => document.querySelector('#result img')?.getAttribute('src') === first",
+                           arg=first_image)
+    assert float(dot.get_attribute("cx")) == before[0]
+
+    # The comparison with plain skips (live: no click needed) adds the two generated images to the panel.
+    page.get_by_label("Compare with the same generator using plain (un-warped) skips").check()
+    expect(page.locator("#skips img[alt='plain skips']")).to_have_count(1)
+    page.screenshot(path=ARTIFACTS / "3-generated.png", full_page=True)
+    page.locator("#skips").screenshot(path=ARTIFACTS / "features.png")
