@@ -43,10 +43,13 @@ def _train(args, parser):
 
 
 def _export(args, parser):
-    from .checkpoint import export_generator
-    out = export_generator(args.checkpoint, args.out, half=not args.fp32)
+    from .checkpoint import export_generator, export_training_state
+    if args.train_state:
+        out, what = export_training_state(args.checkpoint, args.out), "resumable training state"
+    else:
+        out, what = export_generator(args.checkpoint, args.out, half=not args.fp32), "generator"
     size = Path(args.out).stat().st_size / 2 ** 20
-    print(f"wrote {args.out} (generator at step {out['step']}, {size:.1f} MiB)")
+    print(f"wrote {args.out} ({what} at step {out['step']}, {size:.1f} MiB)")
 
 
 def _transfer(args, parser):
@@ -121,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="training checkpoint (runs/<name>/latest.pt)")
     p.add_argument("out", help="output file, e.g. checkpoints/posegan-market-small.pt")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    p.add_argument("--train-state", action="store_true",
+                   help="write a compact resumable training state instead (G, D, bf16 Adam moments)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("transfer", help="generate a person in a new pose", formatter_class=fmt)

@@ -36,6 +36,11 @@ def test_train_export_transfer(tmp_path):
     ckpt = torch.load(shipped, weights_only=True)
     assert ckpt["kind"] == "generator" and "D" not in ckpt and next(iter(ckpt["G"].values())).dtype == torch.float16
     assert load_checkpoint(shipped)["step"] == 2
+    state = tmp_path / "state.pt"
+    main(["export", "--train-state", str(run / "latest.pt"), str(state)])
+    subprocess.run(train_command(tmp_path / "resumed", "--resume", str(state), "--max-steps", "3"), check=True,
+                   capture_output=True, timeout=300)
+    assert load_checkpoint(tmp_path / "resumed" / "latest.pt")["step"] == 3
 
     poses = read_market_csv(MINI_DATA / "samples" / "annotations.csv")
     source, target = "0617_c6s2_026818_06.jpg", "0617_c3s2_033037_01.jpg"
