@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import default_collate
 
 from .config import load_config
-from .data import DEFAULT_ROOT
-from .train import MODEL_INPUTS, Trainer
+from .data import DEFAULT_ROOT, MODEL_INPUTS
+from .train import Trainer
 from .utils import set_cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]

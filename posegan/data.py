@@ -24,6 +24,8 @@ from .heatmaps import pose_heatmaps
 from .keypoints import HEIGHT, TORSO_JOINTS, WIDTH, flip_pose, is_present, read_market_csv
 
 DEFAULT_ROOT = Path("../shared/data/market1501")
+# The keys of a pair dict that the generator takes, in its argument order.
+MODEL_INPUTS = ("source_image", "source_heatmap", "target_heatmap", "affines", "part_masks")
 SPLIT_FILES = {  # split -> (image folder, annotations, pairs)
     "train": ("train", "annotations-train.csv", "pairs-train.csv"),
     "test": ("test", "annotations-test.csv", "pairs-test.csv"),

@@ -19,10 +19,9 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from .checkpoint import checkpoint_config, load_checkpoint
-from .data import pair_tensors, tensor_to_image
+from .data import MODEL_INPUTS, pair_tensors, tensor_to_image
 from .keypoints import validate_pose
 from .networks import Generator
-from .train import MODEL_INPUTS
 
 
 @dataclass

@@ -34,14 +34,11 @@ from torch.utils.data import default_collate
 
 from .checkpoint import FORMAT, load_checkpoint, save_atomic
 from .config import PoseGANConfig, config_from_dict
-from .data import MarketPoseDataset, tensor_to_image
+from .data import MODEL_INPUTS, MarketPoseDataset, tensor_to_image
 from .losses import ReconstructionLoss, discriminator_loss, generator_adversarial_loss
 from .networks import Discriminator, Generator
 from .utils import set_cpu_threads
 from .visualize import colourise_masks, draw_pose, image_grid
-
-MODEL_INPUTS = ("source_image", "source_heatmap", "target_heatmap", "affines", "part_masks")
-
 
 class Trainer:
     def __init__(self, cfg: PoseGANConfig, out_dir, data_root=None, split: str = "train",
@@ -90,6 +87,7 @@ class Trainer:
             for p in list(self.G.parameters()) + list(self.D.parameters()):
                 dist.broadcast(p.data, 0)
         self.stop_reason = None
+        self._perm, self._perm_epoch = None, None  # pair order of the current pass (see batch)
 
     # ------------------------------------------------------------------------------------------ helpers
     def log(self, message: str) -> None:
@@ -104,7 +102,7 @@ class Trainer:
         items = []
         for k in range(first, first + batch_size):
             epoch, position = divmod(k, n)
-            if getattr(self, "_perm_epoch", None) != epoch:
+            if self._perm_epoch != epoch:
                 gen = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
                 self._perm, self._perm_epoch = torch.randperm(n, generator=gen), epoch
             items.append(self.dataset[int(self._perm[position])])

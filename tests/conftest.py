@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,19 @@ def frontal_pose(mini_poses) -> np.ndarray:
         if (pose[:14] >= 0).all():
             return pose
     raise AssertionError("fixture set has no pose with all body joints")
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The Gradio app with the shipped generator, launched once in-process on a free port."""
+    from demo import build_demo, launch_options
+    from demo.studio import DEFAULT_CHECKPOINT
+    assert DEFAULT_CHECKPOINT.is_file(), (
+        f"{DEFAULT_CHECKPOINT} is missing: python -m posegan export runs/market-small/latest.pt {DEFAULT_CHECKPOINT}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = build_demo()
+    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_options())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()

@@ -6,7 +6,6 @@ Run: ``python -m pytest tests/test_app.py -q``
 """
 import json
 import os
-import socket
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -19,10 +18,9 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from demo import build_demo, launch_options  # noqa: E402
 from demo.panels import skips_panel  # noqa: E402
 from posegan.keypoints import interpolate_poses  # noqa: E402
-from demo.studio import DEFAULT_CHECKPOINT, load_presets, parse_pose  # noqa: E402
+from demo.studio import load_presets, parse_pose  # noqa: E402
 from demo.ui import pose_json  # noqa: E402
 from posegan.inference import PoseTransfer  # noqa: E402
 from posegan.keypoints import is_present, pose_from_openpose_json, pose_to_openpose_json  # noqa: E402
@@ -34,26 +32,9 @@ CROWD_PHOTO = EXAMPLES / "zidane.jpg"  # two people and a third partly visible
 PRESETS = load_presets()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def url():
-    assert DEFAULT_CHECKPOINT.is_file(), (
-        f"{DEFAULT_CHECKPOINT} is missing: python -m posegan export runs/market-small/latest.pt {DEFAULT_CHECKPOINT}")
-    demo = build_demo()
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_options())
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(url):
-    return Client(url, verbose=False)
+def client(app_url):
+    return Client(app_url, verbose=False)
 
 
 def target_json(name: str = "Walking left (side)") -> str:
@@ -124,17 +105,17 @@ def test_file_that_is_not_an_image_is_a_clear_error(client, tmp_path):
         client.predict(handle_file(truncated), api_name="/detect")
 
 
-def test_uploads_above_the_size_limit_are_refused(url):
+def test_uploads_above_the_size_limit_are_refused(app_url):
     too_big = os.urandom(11 * 2 ** 20)  # the limit is 10 MB
-    with httpx.Client(base_url=url, timeout=60) as http:
+    with httpx.Client(base_url=app_url, timeout=60) as http:
         response = http.post("gradio_api/upload", files={"files": ("big.jpg", too_big, "image/jpeg")})
     assert response.status_code == 413, response.text
 
 
-def test_server_paths_cannot_be_read(url):
+def test_server_paths_cannot_be_read(app_url):
     """A file reference that was not uploaded (here the server's /etc/hostname) is refused, not opened."""
     photo = {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}
-    with httpx.Client(base_url=url, timeout=30) as http:
+    with httpx.Client(base_url=app_url, timeout=30) as http:
         event = http.post("gradio_api/call/detect", json={"data": [photo]}).json()["event_id"]
         stream = http.get(f"gradio_api/call/detect/{event}").text
     assert "event: error" in stream and "event: complete" not in stream

@@ -6,7 +6,6 @@ Screenshots go to test-artifacts/ (git-ignored); docs/screenshot-editor.png and 
 copies of its editor.png and features.png. Run: ``python -m pytest tests/test_browser.py -q``
 """
 import os
-import socket
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -15,7 +14,6 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import pytest  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from demo import build_demo, launch_options  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "demo" / "examples" / "market-0161_c3s3_033028_07.jpg"
@@ -27,30 +25,15 @@ TIMEOUT_MS = 30_000
 LEFT_WRIST = 7  # present in the default target pose ("Walking left (side)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def url():
-    demo = build_demo()
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_options())
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def page(url):
+def page(app_url):
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install -y chromium chromium-driver`")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(url)
+        page.goto(app_url)
         yield page
         browser.close()
 

@@ -2,9 +2,8 @@ import pytest
 import torch
 
 from posegan.config import load_config
-from posegan.data import MarketPoseDataset
+from posegan.data import MODEL_INPUTS, MarketPoseDataset
 from posegan.networks import Discriminator, Generator
-from posegan.train import MODEL_INPUTS
 from conftest import MINI_DATA, REPO
 
 
