@@ -11,10 +11,9 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # analytics would call the network
 os.environ.setdefault("YOLO_OFFLINE", "1")                  # the detector never downloads anything
 
-import torch  # noqa: E402  (thread setup only)
-
 from demo import build_demo, launch_options  # noqa: E402
 from demo.studio import Studio  # noqa: E402
+from posegan.utils import set_cpu_threads  # noqa: E402
 
 
 def main():
@@ -27,7 +26,7 @@ def main():
     parser.add_argument("--threads", type=int, default=int(os.environ.get("POSEGAN_THREADS", 1)),
                         help="torch CPU threads per request; requests run 2 at a time")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     demo = build_demo(Studio(args.checkpoint))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=args.port,
                 **launch_options())
