@@ -38,7 +38,7 @@ from .data import MODEL_INPUTS, MarketPoseDataset, tensor_to_image
 from .losses import ReconstructionLoss, discriminator_loss, generator_adversarial_loss
 from .networks import Discriminator, Generator
 from .utils import set_cpu_threads
-from .visualize import colourise_masks, draw_pose, image_grid
+from .visualize import colourise_masks, draw_pose, image_grid, plot_training_log
 
 class Trainer:
     def __init__(self, cfg: PoseGANConfig, out_dir, data_root=None, split: str = "train",
@@ -242,6 +242,7 @@ class Trainer:
                     window, window_start = {n: [] for n in names}, time.time()
                 if self.step % cfg.sample_every == 0 and self.rank == 0:
                     self.save_samples()
+                    plot_training_log(self.out_dir / "log.csv", self.out_dir / "loss.png")
                 if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
                     self.save()
                     last_ckpt = time.time()

@@ -108,3 +108,31 @@ def image_grid(rows: list[list[np.ndarray]], scale: int = 1, pad: int = 2) -> Im
             tile = Image.fromarray(panel).resize((width * scale, height * scale), Image.NEAREST)
             grid.paste(tile, (pad + j * (width * scale + pad), pad + i * (height * scale + pad)))
     return grid
+
+
+def plot_training_log(csv_path, out_path, smooth: int = 20) -> None:
+    """Loss curves of a trainer ``log.csv`` (one panel per loss, moving average over ``smooth`` rows) as a PNG."""
+    import csv
+
+    import matplotlib
+    matplotlib.use("Agg")  # no display: write files only
+    import matplotlib.pyplot as plt
+
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    names = [k for k in rows[0] if "/" in k]
+    steps = np.array([int(r["step"]) for r in rows])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        values = np.array([float(r[name]) for r in rows])
+        ax.plot(steps, values, color="0.8", linewidth=0.8)
+        if len(values) >= smooth:
+            ax.plot(steps[smooth - 1:], np.convolve(values, np.ones(smooth) / smooth, "valid"), color="C0")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)

@@ -62,6 +62,7 @@ def test_sigterm_saves_and_resume_continues_the_step_count(tmp_path):
     stopped = load_checkpoint(out / "latest.pt")["step"]
     assert stopped >= 3
     assert (out / "samples").is_dir() and list((out / "samples").glob("step*.png"))
+    assert (out / "loss.png").stat().st_size > 0
 
     result = subprocess.run(train_command(out, "--resume", "--max-steps", str(stopped + 2)),
                             capture_output=True, text=True, timeout=120)
