@@ -32,6 +32,8 @@ def _train(args, parser):
             parser.error(f"--resume: no checkpoint at {resume}")
     elif args.config is None:
         parser.error("--config is required unless --resume is given")
+    elif (Path(args.out) / "latest.pt").exists() and not args.dry_run:
+        parser.error(f"{args.out} already holds a run (latest.pt): add --resume to continue it, or pick another --out")
     cfg = load_config(args.config, args.set)
     if args.dry_run:
         import yaml

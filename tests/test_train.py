@@ -93,6 +93,13 @@ def test_resume_without_checkpoint_fails_clearly(tmp_path):
     assert result.returncode == 2 and "no checkpoint" in result.stderr
 
 
+def test_fresh_run_never_overwrites_an_existing_one(tmp_path):
+    (tmp_path / "latest.pt").write_bytes(b"previous run")
+    result = subprocess.run(train_command(tmp_path), capture_output=True, text=True)
+    assert result.returncode == 2 and "--resume" in result.stderr
+    assert (tmp_path / "latest.pt").read_bytes() == b"previous run"
+
+
 def test_torchrun_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
     cmd = train_command(out, "--max-steps", "3", "--device", "cpu")
