@@ -56,10 +56,8 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    methods = {"ours": PoseTransfer.from_checkpoint(checkpoint, device) if checkpoint else None}
-    if checkpoint is None:
-        methods.pop("ours")
-    methods["copy_source"] = None
+    methods = {"ours": PoseTransfer.from_checkpoint(checkpoint, device)} if checkpoint else {}
+    methods["copy_source"] = None  # None = no generator: the output is the source image
     if ablation:
         methods["no_deform"] = PoseTransfer.from_checkpoint(ablation, device)
     cfg = next((m.cfg for m in methods.values() if m is not None), None)
