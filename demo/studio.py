@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from posegan.config import DEFAULT_GENERATOR
 from posegan.data import tensor_to_image
 from posegan.image_io import ImageLoadError, load_image
 from posegan.inference import PoseTransfer, TransferResult
@@ -29,7 +30,7 @@ from posegan.visualize import draw_people, draw_pose
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT_ENV = "POSEGAN_CHECKPOINT"
-DEFAULT_CHECKPOINT = REPO / "checkpoints" / "posegan-market-small.pt"
+DEFAULT_CHECKPOINT = DEFAULT_GENERATOR
 PRESETS_FILE = Path(__file__).with_name("presets.json")
 DEFAULT_PRESET = "Standing, front"  # the hand-placement start when nobody is detected
 MAX_ANIMATION_STEPS = 32            # frames per GIF; 32 generator calls take well under a second on CPU

@@ -30,13 +30,17 @@ def save_atomic(obj: dict, path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path) -> dict:
+def load_checkpoint(path, kind: str | None = None) -> dict:
+    """Load a checkpoint safely (``weights_only``); ``kind`` ("train" / "generator") = what the caller needs."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "G" not in ckpt:
         raise ValueError(f"{path} is not a PoseGAN checkpoint (format {FORMAT})")
+    if kind == "train" and ckpt.get("kind") != "train":
+        raise ValueError(f"{path} holds a {ckpt.get('kind')} checkpoint, not a training state that can be resumed "
+                         "(runs/<name>/latest.pt or an `export --train-state` file)")
     return ckpt
 
 
@@ -46,7 +50,7 @@ def checkpoint_config(ckpt: dict) -> PoseGANConfig:
 
 def export_generator(train_checkpoint, out_path, half: bool = True) -> dict:
     """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically."""
-    ckpt = load_checkpoint(train_checkpoint)
+    ckpt = load_checkpoint(train_checkpoint, kind="train")
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["G"].items()}
     out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
            "train_seconds": ckpt.get("train_seconds", 0.0), "G": state}
@@ -58,7 +62,7 @@ def export_training_state(train_checkpoint, out_path) -> dict:
     """A compact resumable copy of a training checkpoint to commit between sessions: weights stay float32, the
     Adam moments become bfloat16 (float32's range, so tiny second moments survive; ``Optimizer.load_state_dict``
     casts them back to the parameters' dtype on resume). About 2/3 of the full size."""
-    ckpt = load_checkpoint(train_checkpoint)
+    ckpt = load_checkpoint(train_checkpoint, kind="train")
     for name in ("opt_G", "opt_D"):
         for state in ckpt[name]["state"].values():
             for key in ("exp_avg", "exp_avg_sq"):

@@ -8,10 +8,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config
+from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
 
-DEFAULT_DATA = "../shared/data/market1501"
-DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parents[1] / "checkpoints" / "posegan-market-small.pt")
+DEFAULT_DATA = DEFAULT_DATA_ROOT
+DEFAULT_CHECKPOINT = str(DEFAULT_GENERATOR)
 
 EPILOG = """examples:
   python -m posegan train --config configs/market-small.yaml --out runs/market-small --max-minutes 30
@@ -24,22 +24,32 @@ EPILOG = """examples:
 
 
 def _train(args, parser):
+    from .checkpoint import load_checkpoint
     from .train import Trainer
     resume = None
+    overrides = list(args.set) + ([f"data.root={args.data}"] if args.data else [])
     if args.resume:
         resume = Path(args.resume if isinstance(args.resume, str) else Path(args.out) / "latest.pt")
+        if args.config:
+            parser.error("--resume continues with the checkpoint's config: drop --config (use --set to change e.g. "
+                         "train.max_steps)")
         if not resume.is_file():
             parser.error(f"--resume: no checkpoint at {resume}")
+        if any(o.strip().startswith("model.") for o in overrides):
+            parser.error("--set model.* cannot change the architecture of a run being resumed")
+        cfg = config_from_dict(_merge_overrides(load_checkpoint(resume, kind="train")["config"], overrides))
     elif args.config is None:
         parser.error("--config is required unless --resume is given")
-    elif (Path(args.out) / "latest.pt").exists() and not args.dry_run:
-        parser.error(f"{args.out} already holds a run (latest.pt): add --resume to continue it, or pick another --out")
-    cfg = load_config(args.config, args.set)
+    else:
+        if (Path(args.out) / "latest.pt").exists() and not args.dry_run:
+            parser.error(f"{args.out} already holds a run (latest.pt): add --resume to continue it, "
+                         "or pick another --out")
+        cfg = load_config(args.config, overrides)
     if args.dry_run:
         import yaml
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         return
-    trainer = Trainer(cfg, args.out, args.data, split=args.split, sample_split=args.sample_split,
+    trainer = Trainer(cfg, args.out, split=args.split, sample_split=args.sample_split,
                       resume=str(resume) if resume else None, device=args.device)
     trainer.run(max_steps=args.max_steps, max_minutes=args.max_minutes)
 
@@ -110,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
     p.add_argument("--out", default="runs/market-small", help="run directory (checkpoints, log.csv, samples/)")
-    p.add_argument("--data", default=DEFAULT_DATA, help="Market-1501 folder")
+    p.add_argument("--data", help="Market-1501 folder (default: data.root of the config, ../shared/data/market1501)")
     p.add_argument("--split", default="train", choices=["train", "test", "samples"], help="pairs to train on")
     p.add_argument("--sample-split", default="test", choices=["train", "test", "samples"],
                    help="pairs shown in the sample grids")
@@ -184,5 +194,5 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         args.func(args, parser)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, OSError, ValueError) as exc:
         parser.exit(2, f"error: {exc}\n")

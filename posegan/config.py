@@ -1,7 +1,8 @@
 """Configuration: one dataclass tree, loaded from YAML (``configs/*.yaml``), overridden by ``--set key=value``.
 
 Every hyper-parameter of the package lives here; defaults are the paper's "full" Market model
-(design doc ``deformable-gan.md`` §0, §4, §5). YAML files only state what differs. Unknown keys and wrong
+(design doc ``deformable-gan.md`` §0, §4, §5), except two marked choices: bilinear instead of nearest sampling in
+the skips, and one shared batch for the D and G steps (see :mod:`posegan.train`). YAML files only state what differs. Unknown keys and wrong
 types raise :class:`ConfigError` naming the key.
 
     cfg = load_config("configs/market-small.yaml", overrides=["train.batch_size=8"])
@@ -14,6 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_GENERATOR = REPO_ROOT / "checkpoints" / "posegan-market-small.pt"  # the generator the app ships with
+DEFAULT_DATA_ROOT = "../shared/data/market1501"
 
 
 class ConfigError(ValueError):
@@ -31,7 +37,7 @@ class ModelConfig:
     deformable_skips: bool = True  # False = the "no deformable skip" ablation: same network, skips not warped
     warp_levels: int = 4           # skips warped at the 4 highest resolutions, as in the paper (doc §3.7)
     warp_mode: str = "bilinear"    # grid_sample mode; the original uses "nearest" (doc §3.6), bilinear gives smoother gradients
-    learned_offsets: bool = False  # journal-style residual offsets on the affine grid, zero-initialised
+    learned_offsets: bool = False  # our extension (not the paper's): residual offsets on the affine grid, zero-initialised
     dropout: float = 0.5           # on the first 3 decoder steps while training only (doc §4.2)
     dropout_steps: int = 3
 
@@ -51,7 +57,7 @@ class LossConfig:
 
 @dataclass
 class DataConfig:
-    root: str = "../shared/data/market1501"
+    root: str = DEFAULT_DATA_ROOT
     height: int = 128
     width: int = 64
     heatmap_sigma: float = 6.0     # px at 128x64 (doc §2)
@@ -94,7 +100,7 @@ def _check_type(key: str, value, annotation):
         return [_check_type(f"{key}[{i}]", v, item_type) for i, v in enumerate(value)]
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if annotation is bool and not isinstance(value, bool) or not isinstance(value, annotation):
+    if isinstance(value, bool) != (annotation is bool) or not isinstance(value, annotation):
         raise ConfigError(f"{key}: expected {annotation.__name__}, got {value!r}")
     return value
 
@@ -144,6 +150,13 @@ def _merge(base: dict, extra: dict) -> dict:
     return base
 
 
+def merge_overrides(values: dict, overrides: list[str]) -> dict:
+    """A config dict with ``section.key=value`` overrides applied (validated later by :func:`config_from_dict`)."""
+    for text in overrides:
+        values = _merge(values, parse_override(text))
+    return values
+
+
 def load_config(path=None, overrides: list[str] = ()) -> PoseGANConfig:
     """Defaults <- YAML file <- overrides, validated at every step."""
     values: dict = {}
@@ -152,6 +165,4 @@ def load_config(path=None, overrides: list[str] = ()) -> PoseGANConfig:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         values = yaml.safe_load(path.read_text()) or {}
-    for text in overrides:
-        values = _merge(values, parse_override(text))
-    return config_from_dict(values)
+    return config_from_dict(merge_overrides(values, overrides))

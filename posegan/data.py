@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .config import DEFAULT_DATA_ROOT
 from .geometry import skip_inputs
 from .heatmaps import pose_heatmaps
 from .keypoints import HEIGHT, TORSO_JOINTS, WIDTH, flip_pose, is_present, read_market_csv
 
-DEFAULT_ROOT = Path("../shared/data/market1501")
+DEFAULT_ROOT = Path(DEFAULT_DATA_ROOT)
 # The keys of a pair dict that the generator takes, in its argument order.
 MODEL_INPUTS = ("source_image", "source_heatmap", "target_heatmap", "affines", "part_masks")
 SPLIT_FILES = {  # split -> (image folder, annotations, pairs)

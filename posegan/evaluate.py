@@ -28,7 +28,8 @@ from .inference import PoseTransfer
 from .metrics.fid import inception_features
 from .visualize import draw_pose, image_grid
 
-PAPER_ROWS = [  # design doc §7.4 (CVPR 2018 table; GFLA's re-evaluation for LPIPS / FID)
+PAPER_ROWS = [  # design doc §7.4 (CVPR 2018 table; GFLA's re-evaluation for LPIPS / FID); PATN SSIM / mask-SSIM
+    # as quoted in issue #6 from the PATN paper (Zhu et al., CVPR 2019)
     ("Def-GAN (paper, 12,000 pairs)", {"ssim": 0.290, "mask_ssim": 0.805, "lpips": 0.2994, "fid": 25.364}),
     ("PATN (paper)", {"ssim": 0.311, "mask_ssim": 0.811, "lpips": 0.3196, "fid": 22.657}),
 ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .keypoints import HEIGHT, WIDTH, J, is_present
+from .keypoints import HEIGHT, TORSO_JOINTS, WIDTH, J, is_present
 
 PART_NAMES = (
     "torso", "head",
@@ -44,7 +44,6 @@ LIMB_PARTS = {
     8: (J["right_elbow"], J["right_wrist"], True, 9),
     9: (J["left_elbow"], J["left_wrist"], True, 8),
 }
-TORSO_POINTS = (J["right_hip"], J["left_hip"], J["left_shoulder"], J["right_shoulder"])
 FACE_POINTS = (J["nose"], J["right_eye"], J["left_eye"], J["right_ear"], J["left_ear"])
 SHOULDERS = (J["left_shoulder"], J["right_shoulder"])
 
@@ -52,6 +51,7 @@ LIMB_HALF_WIDTH = 0.2      # rectangle half-width, in torso sizes (doc §3.3)
 EXTEND_PROXIMAL = 0.1      # extension beyond the proximal joint, in limb lengths
 EXTEND_DISTAL = 0.1        # ... beyond the distal joint of an upper limb
 EXTEND_DISTAL_LOWER_MASK = 0.5  # lower-limb masks are longer so they cover hands and feet (doc §3.3)
+EXTEND_DISTAL_LOWER_FIT = 0.3   # what the authors' affine fit uses; any value gives the same affine (doc §3.3)
 HEAD_HALF_SIZE = 0.4       # head square half-side, in torso sizes
 MIN_LIMB_LENGTH = 1.0      # px; shorter limbs are degenerate and treated as missing (doc §3.4)
 MAX_CONDITION = 1e6        # least-squares systems worse than this are treated as under-determined
@@ -116,7 +116,7 @@ def part_affines(src_pose: np.ndarray, tgt_pose: np.ndarray, height: int = HEIGH
     valid = np.zeros(NUM_PARTS, dtype=bool)
 
     # Torso: always valid, it carries the background (whole-image mask).
-    common = [j for j in TORSO_POINTS if src_present[j] and tgt_present[j]]
+    common = [j for j in TORSO_JOINTS if src_present[j] and tgt_present[j]]
     affines[0], valid[0] = fit_affine(tgt[common], src[common]), True
 
     # Head: common face points plus the shoulders (doc §3.4).
@@ -133,7 +133,7 @@ def part_affines(src_pose: np.ndarray, tgt_pose: np.ndarray, height: int = HEIGH
             source_limb = LIMB_PARTS[other][:2]  # contralateral trick: read the other side's limb
             if not _limb_present(src, src_present, *source_limb):
                 continue
-        extend = 0.3 if lower else EXTEND_DISTAL  # any value gives the same affine (doc §3.3)
+        extend = EXTEND_DISTAL_LOWER_FIT if lower else EXTEND_DISTAL
         target_rect = limb_polygon(tgt[proximal], tgt[distal], tgt_size, extend)
         source_rect = limb_polygon(src[source_limb[0]], src[source_limb[1]], src_size, extend)
         affines[part], valid[part] = fit_affine(target_rect, source_rect), True

@@ -4,7 +4,7 @@
   sigmoid + log(.+1e-7), otherwise equal, doc §9.3);
 * nearest-neighbour loss on VGG19 conv1_2 (:mod:`posegan.nn_loss`), the paper's main reconstruction term;
 * perceptual loss: L1 between VGG19 features of generated and real target ("PercLoss" ablation, doc §5.2);
-* pixel L1; offset smoothness: total variation of the learned offset fields (journal-style extension).
+* pixel L1; offset smoothness: total variation of the learned offset fields (our extension, not the paper's).
 Weights come from :class:`~posegan.config.LossConfig`; a weight of 0 skips the term.
 """
 from __future__ import annotations

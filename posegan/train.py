@@ -37,30 +37,34 @@ from .config import PoseGANConfig, config_from_dict
 from .data import MODEL_INPUTS, MarketPoseDataset, tensor_to_image
 from .losses import ReconstructionLoss, discriminator_loss, generator_adversarial_loss
 from .networks import Discriminator, Generator
-from .utils import set_cpu_threads
+from .utils import available_cores, set_cpu_threads
 from .visualize import colourise_masks, draw_pose, image_grid, plot_training_log
 
 class Trainer:
-    def __init__(self, cfg: PoseGANConfig, out_dir, data_root=None, split: str = "train",
+    def __init__(self, cfg: PoseGANConfig | None, out_dir, data_root=None, split: str = "train",
                  sample_split: str = "test", resume: str | None = None, device: str | None = None):
-        """cfg: ignored when resuming (the checkpoint's config wins); resume: path of a training checkpoint."""
+        """cfg: None = the resumed checkpoint's config (the CLI passes it with --set overrides applied; the model
+        section must match the checkpoint); resume: path of a training checkpoint."""
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if device is None:
             device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)  # before NCCL: collectives must use this rank's GPU
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        state = load_checkpoint(resume) if resume else None
-        if state is not None:
+        state = load_checkpoint(resume, kind="train") if resume else None
+        if cfg is None:
             cfg = config_from_dict(state["config"])
         self.cfg, self.out_dir = cfg, Path(out_dir)
-        threads = set_cpu_threads(cfg.train.threads if self.world == 1 else max(1, cfg.train.threads // self.world))
+        threads = set_cpu_threads(max(1, (cfg.train.threads or available_cores()) // self.world))
         self.log(f"device {self.device}, {threads} CPU threads, world size {self.world}")
 
         torch.manual_seed(cfg.train.seed + self.rank)
         random.seed(cfg.train.seed + self.rank)
         root = data_root or cfg.data.root
+        cfg.data.root = str(root)  # config.yaml and checkpoints record the data actually used
         data_args = dict(height=cfg.data.height, width=cfg.data.width, sigma=cfg.data.heatmap_sigma)
         self.dataset = MarketPoseDataset(root, split, flip=cfg.data.flip, **data_args)
         samples = MarketPoseDataset(root, sample_split, **data_args)
@@ -80,7 +84,10 @@ class Trainer:
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
             self.step, self.train_seconds = int(state["step"]), float(state.get("train_seconds", 0.0))
-            torch.set_rng_state(state["torch_rng"])
+            if self.rank == 0:
+                torch.set_rng_state(state["torch_rng"])  # single process: the exact continuation
+            else:  # other ranks draw fresh but distinct dropout noise
+                torch.manual_seed(cfg.train.seed + self.rank + self.step)
             random.seed(cfg.train.seed + self.rank + self.step)
             self.log(f"resumed from {resume} at step {self.step}")
         elif self.world > 1:  # same initial weights on every rank
@@ -137,6 +144,8 @@ class Trainer:
         with self.autocast():
             out = self.G(*inputs)
         fake = out.image.float()
+        if not torch.isfinite(fake).all():  # before any optimiser step: the checkpoint must stay clean
+            raise FloatingPointError(f"non-finite generator output at step {self.step}")
         stats = {}
 
         if adversarial:  # D step on (real, detached fake)
@@ -213,12 +222,17 @@ class Trainer:
             (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
             log_path = self.out_dir / "log.csv"
             new_log = not log_path.exists()
+            if not new_log:  # after a hard kill the log may run ahead of the checkpoint: drop those rows
+                lines = log_path.read_text().splitlines()
+                kept = lines[:1] + [l for l in lines[1:] if int(l.split(",", 1)[0]) <= self.step]
+                log_path.write_text("".join(line + "\n" for line in kept))
             log_file = open(log_path, "a", newline="")
             writer = csv.writer(log_file)
             if new_log:
                 writer.writerow(["step", "train_seconds", "sec_per_step"] + names)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         start = last_ckpt = time.time()
+        crashed = False
         window, window_start = {n: [] for n in names}, time.time()
         try:
             from tqdm import tqdm
@@ -256,17 +270,24 @@ class Trainer:
                 if self.stop_reason:
                     break
             bar.close()
+        except BaseException:
+            crashed = True  # keep the last good checkpoint: this step may be half done
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            path = self.save()
             if self.rank == 0:
-                self.save_samples()
                 log_file.close()
-            self.log(f"stopped at step {self.step} ({self.stop_reason or 'max steps reached'}); "
-                     f"checkpoint {path}; {self.train_seconds / 3600:.2f} h of training in total")
-            if self.world > 1:  # leave together: a rank exiting early aborts the others' collectives
-                dist.barrier()
+            if not crashed:
+                path = self.save()
+                if self.rank == 0:
+                    self.save_samples()
+                    plot_training_log(self.out_dir / "log.csv", self.out_dir / "loss.png")
+                self.log(f"stopped at step {self.step} ({self.stop_reason or 'max steps reached'}); "
+                         f"checkpoint {path}; {self.train_seconds / 3600:.2f} h of training in total")
+                if self.world > 1:  # leave together: a rank exiting early aborts the others' collectives
+                    dist.barrier()
+            if self.world > 1:
                 dist.destroy_process_group()
         return self.step
 

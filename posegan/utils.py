@@ -15,9 +15,13 @@ def assert_shape(tensor: torch.Tensor, shape, name: str = "tensor") -> None:
             raise ValueError(f"{name}: dim {dim} is {size}, expected {expected} (shape {tuple(tensor.shape)})")
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_cpu_threads(threads: int = 0) -> int:
     """Use ``threads`` intra-op threads (0 = every core this process may run on); returns the number set."""
-    if threads <= 0:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = threads if threads > 0 else available_cores()
     torch.set_num_threads(threads)
     return threads

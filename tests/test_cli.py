@@ -10,7 +10,7 @@ from posegan.checkpoint import load_checkpoint
 from posegan.cli import main
 from posegan.keypoints import read_market_csv, save_pose_json
 from conftest import MINI_DATA, REPO
-from test_train import train_command
+from test_train import resume_command, train_command
 
 
 @pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "bench"])
@@ -38,8 +38,11 @@ def test_train_export_transfer(tmp_path):
     assert load_checkpoint(shipped)["step"] == 2
     state = tmp_path / "state.pt"
     main(["export", "--train-state", str(run / "latest.pt"), str(state)])
-    subprocess.run(train_command(tmp_path / "resumed", "--resume", str(state), "--max-steps", "3"), check=True,
+    subprocess.run(resume_command(tmp_path / "resumed", "--resume", str(state), "--max-steps", "3"), check=True,
                    capture_output=True, timeout=300)
+    with pytest.raises(SystemExit) as exc:  # a shipped generator is not a resumable training state
+        main(["train", "--resume", str(shipped), "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
     assert load_checkpoint(tmp_path / "resumed" / "latest.pt")["step"] == 3
 
     poses = read_market_csv(MINI_DATA / "samples" / "annotations.csv")

@@ -32,6 +32,15 @@ def test_ssim_of_an_image_with_itself_is_one(images):
     assert ssim_score(images[0], images[1]) < 0.6
 
 
+def test_ssim_takes_data_range_from_the_generated_image_as_the_paper_code(images):
+    from skimage.metrics import structural_similarity
+    dark = (images[1] // 4).astype(np.uint8)  # data range about 64, not 255
+    common = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, channel_axis=-1)
+    quirk = structural_similarity(images[0], dark, data_range=float(dark.max()) - float(dark.min()), **common)
+    assert ssim_score(dark, images[0]) == pytest.approx(quirk)
+    assert abs(quirk - structural_similarity(images[0], dark, data_range=255, **common)) > 0.01
+
+
 def test_mask_ssim_ignores_the_background(images, frontal_pose):
     mask = pose_mask(frontal_pose)
     assert 0.1 < mask.mean() < 0.6 and mask[int(frontal_pose[8, 1]), int(frontal_pose[8, 0])]

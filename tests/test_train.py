@@ -18,11 +18,17 @@ TINY = ["model.encoder_channels=[4, 8, 8, 8, 8, 8]", "model.decoder_channels=[8,
 
 
 def train_command(out, *extra):
-    args = [sys.executable, "-m", "posegan", "train", "--config", str(REPO / "configs" / "market-small.yaml"),
-            "--out", str(out), "--data", str(MINI_DATA), "--split", "samples", "--sample-split", "samples"]
+    """A fresh tiny run on the fixture data."""
+    args = resume_command(out, "--config", str(REPO / "configs" / "market-small.yaml"))
     for item in TINY:
         args += ["--set", item]
     return args + list(extra)
+
+
+def resume_command(out, *extra):
+    """Continue a run: the checkpoint's config applies, so no --config / model overrides."""
+    return [sys.executable, "-m", "posegan", "train", "--out", str(out), "--data", str(MINI_DATA),
+            "--split", "samples", "--sample-split", "samples", *extra]
 
 
 def test_overfit_two_pairs_lowers_the_loss(tiny_cfg, tmp_path):
@@ -64,7 +70,7 @@ def test_sigterm_saves_and_resume_continues_the_step_count(tmp_path):
     assert (out / "samples").is_dir() and list((out / "samples").glob("step*.png"))
     assert (out / "loss.png").stat().st_size > 0
 
-    result = subprocess.run(train_command(out, "--resume", "--max-steps", str(stopped + 2)),
+    result = subprocess.run(resume_command(out, "--resume", "--max-steps", str(stopped + 2)),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"resumed from {out / 'latest.pt'} at step {stopped}" in result.stdout
@@ -89,8 +95,10 @@ def test_sigkill_leaves_a_loadable_checkpoint(tmp_path):
 
 
 def test_resume_without_checkpoint_fails_clearly(tmp_path):
-    result = subprocess.run(train_command(tmp_path / "none", "--resume"), capture_output=True, text=True)
+    result = subprocess.run(resume_command(tmp_path / "none", "--resume"), capture_output=True, text=True)
     assert result.returncode == 2 and "no checkpoint" in result.stderr
+    result = subprocess.run(train_command(tmp_path / "none", "--resume"), capture_output=True, text=True)
+    assert result.returncode == 2 and "drop --config" in result.stderr
 
 
 def test_fresh_run_never_overwrites_an_existing_one(tmp_path):

@@ -2,8 +2,9 @@
 
 The network is ``fid_inception_v3.pt`` from ``--weights-dir`` (a TorchScript port of the 2015-12-05 TF graph,
 see ``shared/weights/README.md``): input RGB 299x299, values (x - 128) / 128. Both sets are resized with the
-same bilinear filter (``F.interpolate``, align_corners=False), as the README asks. Features of real images are
-cached by image name, so the real statistics and the copy-source baseline are computed once per run.
+same bilinear filter (``F.interpolate``, align_corners=False), as the README asks. The reference statistics are
+those of the real targets of the evaluated pairs (computed once per run); GFLA's published FIDs use the whole
+Market train set as reference instead, so compare with them only roughly.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ is multiplied *before* the max, so masked-out parts contribute 0 and the result 
 §8.8). Thetas come from :func:`posegan.geometry.affines_to_theta` and are valid at every level because
 sampling uses ``align_corners=False`` (doc §9.1 recipe (b)).
 
-Optional learned offsets (journal-style extension, off by default): a zero-initialised 3x3 conv on the
+Optional learned offsets (our extension, not in the authors' code nor claimed for the paper; off by default): a zero-initialised 3x3 conv on the
 pose-stream features of the level predicts a residual (dx, dy) per part and pixel, in normalised grid units,
 that is added to the affine grid; :func:`posegan.losses.offset_smoothness` regularises it.
 """
@@ -47,16 +47,18 @@ class DeformableSkip(nn.Module):
         batch, channels, height, width = features.shape
         assert_shape(theta, (batch, NUM_PARTS, 2, 3), "theta")
         assert_shape(part_masks, (batch, NUM_PARTS, None, None), "part_masks")
-        grid = F.affine_grid(theta.reshape(batch * NUM_PARTS, 2, 3).to(features.dtype),
+        # The grid is built and sampled in float32 even under bf16 autocast: bf16 coordinates are off by up to
+        # ~0.4 px at 128x64, the half-pixel error the design doc warns about (§8.5).
+        grid = F.affine_grid(theta.reshape(batch * NUM_PARTS, 2, 3).float(),
                              [batch * NUM_PARTS, channels, height, width], align_corners=False)  # [B*P, h, w, 2]
         offsets = None
         if self.offset_head is not None:
             offsets = self.offset_head(pose_features).view(batch, NUM_PARTS, 2, height, width)
             offsets = offsets.permute(0, 1, 3, 4, 2)  # [B, P, h, w, 2]
-            grid = grid + offsets.reshape(batch * NUM_PARTS, height, width, 2)
-        repeated = features.repeat_interleave(NUM_PARTS, dim=0)  # [B*P, C, h, w]
+            grid = grid + offsets.reshape(batch * NUM_PARTS, height, width, 2).float()
+        repeated = features.float().repeat_interleave(NUM_PARTS, dim=0)  # [B*P, C, h, w]
         warped = F.grid_sample(repeated, grid, mode=self.mode, padding_mode="zeros", align_corners=False)
-        warped = warped.view(batch, NUM_PARTS, channels, height, width)
+        warped = warped.to(features.dtype).view(batch, NUM_PARTS, channels, height, width)
         # Nearest resize of the masks picks the top-left pixel of each block, as TF1 did (doc §3.6).
         masks = F.interpolate(part_masks.to(features.dtype), size=(height, width), mode="nearest")  # [B, P, h, w]
         combined = (warped * masks[:, :, None]).amax(dim=1)  # [B, C, h, w]; zeros take part in the max
