@@ -117,3 +117,19 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "world size 2" in result.stdout
     assert load_checkpoint(out / "latest.pt")["step"] == 3
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tiny_cfg, tmp_path):
+    def trainer(out, resume=None):
+        return Trainer(None if resume else tiny_cfg, out, MINI_DATA, split="samples", sample_split="samples",
+                       resume=resume, device="cpu")
+    straight = trainer(tmp_path / "straight")
+    straight.run(max_steps=4)
+    first = trainer(tmp_path / "split")
+    first.run(max_steps=2)
+    second = trainer(tmp_path / "split", resume=str(tmp_path / "split" / "latest.pt"))
+    second.run(max_steps=4)
+    for (name, a), b in zip(straight.G.state_dict().items(), second.G.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    for a, b in zip(straight.D.state_dict().values(), second.D.state_dict().values()):
+        torch.testing.assert_close(a, b)
