@@ -8,6 +8,7 @@ Both use the one detector of :mod:`posegan.pose_detect`; a bad file is reported 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -22,7 +23,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 def detect_images(paths: list[str], out_dir: str, write_json: bool = True, weights: str | None = None) -> list[dict]:
     """For each image write ``<stem>.json`` (OpenPose JSON, 128x64 crop frame), ``<stem>_crop.png`` and
-    ``<stem>_annotated.png``; print one line per image. Unreadable images and images without a person are
+    ``<stem>_annotated.png``; print one progress line per image to stderr. Unreadable images and images without a person are
     reported (``"error"`` in their summary) and skipped."""
     detector = get_detector(weights)
     out = Path(out_dir)
@@ -36,7 +37,7 @@ def detect_images(paths: list[str], out_dir: str, write_json: bool = True, weigh
             crop, person, people = detect_pose_128x64(rgb, detector)
         except (ImageLoadError, NoPersonError) as exc:
             summary["error"] = str(exc)
-            print(f"[{number}/{len(paths)}] {path}: skipped: {exc}", flush=True)
+            print(f"[{number}/{len(paths)}] {path}: skipped: {exc}", file=sys.stderr, flush=True)
             summaries.append(summary)
             continue
         stem = _unique_stem(Path(path), stems)
@@ -49,11 +50,11 @@ def detect_images(paths: list[str], out_dir: str, write_json: bool = True, weigh
         summary.update(people=len(people), box=[round(v, 1) for v in person.box], score=round(person.score, 3),
                        joints=int(is_present(crop.pose).sum()), outputs=[str(p) for p in outputs])
         print(f"[{number}/{len(paths)}] {path}: {len(people)} people, chosen box {summary['box']} "
-              f"(score {summary['score']}), {summary['joints']}/18 joints -> {out / stem}*", flush=True)
+              f"(score {summary['score']}), {summary['joints']}/18 joints -> {out / stem}*", file=sys.stderr, flush=True)
         summaries.append(summary)
     failed = sum(s["error"] is not None for s in summaries)
     print(f"done: {len(summaries) - failed} of {len(summaries)} images written to {out}"
-          + (f", {failed} skipped" if failed else ""), flush=True)
+          + (f", {failed} skipped" if failed else ""), file=sys.stderr, flush=True)
     return summaries
 
 

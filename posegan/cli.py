@@ -86,6 +86,9 @@ def _transfer(args, parser):
 def _detect(args, parser):
     from .annotate import detect_images
     results = detect_images(args.images, args.out, write_json=not args.no_json, weights=args.weights)
+    if args.json:  # machine-readable summary on stdout (progress went to stderr)
+        import json
+        print(json.dumps(results, indent=1))
     if any(r.get("error") for r in results):
         sys.exit(1)
 
@@ -169,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", default="detections", help="output folder")
     p.add_argument("--no-json", action="store_true", help="do not write the OpenPose JSON files")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (people, box, joints, files) to stdout")
     p.add_argument("--weights", help="YOLO pose weights (default: checkpoints/yolo11n-pose.pt)")
     p.set_defaults(func=_detect)
 

@@ -209,7 +209,7 @@ def test_detect_images_writes_outputs_and_skips_a_bad_file(tmp_path, assets, cap
     pose_json = json.loads((out / "0617_c6s2_026818_06.json").read_text())
     assert (pose_json["canvas_width"], pose_json["canvas_height"]) == (64, 128)
     assert len(pose_json["people"][0]["pose_keypoints_2d"]) == 54
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err
     assert "[2/3]" in printed and "skipped" in printed and "done: 2 of 3" in printed
 
 
