@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
 
-DEFAULT_DATA = DEFAULT_DATA_ROOT
 DEFAULT_CHECKPOINT = str(DEFAULT_GENERATOR)
 
 EPILOG = """examples:
@@ -157,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt)
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="generator to evaluate ('none': baselines only)")
     p.add_argument("--ablation", help="generator trained with plain skips, evaluated as 'no_deform'")
-    p.add_argument("--data", default=DEFAULT_DATA, help="Market-1501 folder")
+    p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder")
     p.add_argument("--pairs", help="pair list (default: DATA/pairs-test.csv)")
     p.add_argument("--weights-dir", default="../shared/weights", help="folder with the LPIPS and FID networks")
     p.add_argument("--metrics", help="comma-separated subset of: ssim,mask_ssim,l1,lpips,pckh,fid (default: all)")
@@ -188,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/bench.json", help="JSON output")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--iterations", type=int, default=10, help="timed iterations per measurement")
-    p.add_argument("--data", default=DEFAULT_DATA, help="Market-1501 folder (its samples/ pairs are the inputs)")
+    p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder (its samples/ pairs are the inputs)")
     p.set_defaults(func=_bench)
     return parser
 

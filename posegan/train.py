@@ -194,7 +194,8 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self) -> Path:
-        """Grid of the fixed sample pairs: source+pose | target pose | generated | real target | part masks."""
+        """Grid of the fixed sample pairs (source+pose | target pose | generated | real target | part masks), and
+        the loss curves of log.csv so far in loss.png."""
         self.G.eval()
         batch = {k: v.to(self.device) for k, v in self.sample_batch.items() if isinstance(v, torch.Tensor)}
         with self.autocast():
@@ -210,6 +211,7 @@ class Trainer:
         path = self.out_dir / "samples" / f"step{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         image_grid(rows, scale=2).save(path)
+        plot_training_log(self.out_dir / "log.csv", self.out_dir / "loss.png")  # the curves up to this grid
         return path
 
     # --------------------------------------------------------------------------------------------- loop
@@ -256,7 +258,6 @@ class Trainer:
                     window, window_start = {n: [] for n in names}, time.time()
                 if self.step % cfg.sample_every == 0 and self.rank == 0:
                     self.save_samples()
-                    plot_training_log(self.out_dir / "log.csv", self.out_dir / "loss.png")
                 if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
                     self.save()
                     last_ckpt = time.time()
@@ -282,7 +283,6 @@ class Trainer:
                 path = self.save()
                 if self.rank == 0:
                     self.save_samples()
-                    plot_training_log(self.out_dir / "log.csv", self.out_dir / "loss.png")
                 self.log(f"stopped at step {self.step} ({self.stop_reason or 'max steps reached'}); "
                          f"checkpoint {path}; {self.train_seconds / 3600:.2f} h of training in total")
                 if self.world > 1:  # leave together: a rank exiting early aborts the others' collectives
