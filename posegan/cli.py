@@ -108,7 +108,8 @@ def _evaluate(args, parser):
     checkpoint = None if args.checkpoint == "none" else args.checkpoint
     metrics = args.metrics.split(",") if args.metrics else None
     evaluate(checkpoint, args.data, args.out, pairs_csv=args.pairs, weights_dir=args.weights_dir, limit=args.limit,
-             metric_names=metrics, ablation=args.ablation, batch_size=args.batch_size, device=args.device)
+             metric_names=metrics, ablation=args.ablation, batch_size=args.batch_size, device=args.device,
+             cache_dir=None if args.no_cache else args.cache_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", default="results/eval", help="output folder")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--cache-dir", default="runs/eval-cache",
+                   help="reuse real-image FID features and per-checkpoint results (keyed by file sha256) from here")
+    p.add_argument("--no-cache", action="store_true", help="compute everything, read and write no cache")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("detect", help="detect poses: JSON, 128x64 crop and annotated PNG per image",

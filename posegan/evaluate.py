@@ -7,6 +7,8 @@ Methods: ``ours`` (the checkpoint), ``copy_source`` (output = source image: what
 when ``--ablation`` is given, ``no_deform`` (the same generator trained with plain skips). Metrics are those of
 :mod:`posegan.metrics` (design doc §7.3). Writes ``metrics.json``, ``per_pair.csv``, ``table.md`` and
 ``samples.png`` (source+pose | target pose | each method | real target, on fixed pairs) into ``--out``.
+Results are cached in ``--cache-dir`` (:mod:`posegan.metrics.cache`): real-image features by image name,
+each checkpoint's per-pair values and FID features by its sha256, so a new checkpoint costs one method's time.
 Note: the shared test set is the 7,483 of the 12,000 standard pairs whose images are available (doc §7.1).
 """
 from __future__ import annotations
@@ -19,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from . import metrics as metric_registry
 from .data import MarketPoseDataset, tensor_to_image
 from .inference import PoseTransfer
+from .metrics.cache import EvalCache, file_digest
 from .metrics.fid import inception_features
 from .visualize import draw_pose, image_grid
 
@@ -51,54 +54,73 @@ def generate_all(dataset, generator: PoseTransfer | None, batch_size: int, desc:
 
 
 def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../shared/weights", limit=None,
-             metric_names=None, ablation=None, batch_size: int = 32, device: str = "cpu", split: str = "test") -> dict:
-    """Generate every pair of ``split`` (or ``pairs_csv``) with each method and score it; returns the report."""
+             metric_names=None, ablation=None, batch_size: int = 32, device: str = "cpu", split: str = "test",
+             cache_dir=None) -> dict:
+    """Generate every pair of ``split`` (or ``pairs_csv``) with each method and score it; returns the report.
+    ``cache_dir``: reuse real-image features and per-checkpoint results (:mod:`posegan.metrics.cache`)."""
     metric_names = metric_registry.check_metric_names(metric_names or metric_registry.list_metrics())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    methods = {"ours": PoseTransfer.from_checkpoint(checkpoint, device)} if checkpoint else {}
+    cache = EvalCache(cache_dir, data_root, weights_dir)
+    methods = {"ours": checkpoint} if checkpoint else {}
     methods["copy_source"] = None  # None = no generator: the output is the source image
     if ablation:
-        methods["no_deform"] = PoseTransfer.from_checkpoint(ablation, device)
-    cfg = next((m.cfg for m in methods.values() if m is not None), None)
-    sigma = cfg.data.heatmap_sigma if cfg else 6.0
-    dataset = MarketPoseDataset(data_root, split, pairs_csv=pairs_csv, limit=limit, sigma=sigma)
-    n = len(dataset)
-    names = dataset.pairs
+        methods["no_deform"] = ablation
+    generators = {m: PoseTransfer.from_checkpoint(path, device) for m, path in methods.items() if path}
+    method_ids = {m: f"checkpoint:{file_digest(path)}" if path else m for m, path in methods.items()}
+    cfg = next(iter(generators.values())).cfg if generators else None
+    dataset = MarketPoseDataset(data_root, split, pairs_csv=pairs_csv, limit=limit,
+                                sigma=cfg.data.heatmap_sigma if cfg else 6.0)
+    n, names = len(dataset), dataset.pairs
     targets = np.stack([dataset.load_image(b) for _, b in names])
     target_poses = np.stack([dataset.poses[b] for _, b in names])
 
-    real_features = None
-    if "fid" in metric_names:
-        with tqdm(total=n, desc="FID features real", mininterval=5) as bar:
-            real_features = inception_features(targets, weights_dir, progress=bar)
+    def real_features(image_names):
+        def compute(missing):
+            with tqdm(total=len(missing), desc="FID features real", mininterval=5) as bar:
+                return inception_features(np.stack([dataset.load_image(x) for x in missing]), weights_dir, progress=bar)
+        return cache.real_features(image_names, compute)
 
-    results, per_pair, outputs = {}, {}, {}
-    for method, generator in methods.items():
-        generated = generate_all(dataset, generator, batch_size, f"generate {method}")
-        outputs[method] = generated
+    real_target_features = real_features([b for _, b in names]) if "fid" in metric_names else None
+    results, per_pair = {}, {}
+    for method in methods:
+        generator, generated = generators.get(method), None
+
+        def outputs():  # generated lazily: not at all when every metric of this method is cached
+            nonlocal generated
+            if generated is None:
+                generated = generate_all(dataset, generator, batch_size, f"generate {method}")
+            return generated
+
         results[method], per_pair[method] = {}, {}
         for name in metric_names:
             t0 = time.time()
             if name in metric_registry.PAIR_METRICS:
-                values = metric_registry.PAIR_METRICS[name](generated, targets, target_poses, weights_dir=weights_dir)
+                values = cache.method_values(method_ids[method], names, name, lambda: metric_registry.PAIR_METRICS[name](
+                    outputs(), targets, target_poses, weights_dir=weights_dir))
                 per_pair[method][name] = metric_registry.per_pair_values(values)
                 results[method][name] = metric_registry.summarise(values)
             else:
-                with tqdm(total=n, desc=f"FID features {method}", mininterval=5) as bar:
-                    features = inception_features(generated, weights_dir, progress=bar)
-                results[method][name] = metric_registry.SET_METRICS[name](features, real_features)
+                if generator is None:  # copy source: the outputs are real test images, cached by name
+                    features = real_features([a for a, _ in names])
+                else:
+                    def compute_features():
+                        with tqdm(total=n, desc=f"FID features {method}", mininterval=5) as bar:
+                            return inception_features(outputs(), weights_dir, progress=bar)
+                    features = cache.method_values(method_ids[method], names, name, compute_features)
+                results[method][name] = metric_registry.SET_METRICS[name](features, real_target_features)
             print(f"{method:>12} {name:>10} = {results[method][name]:.4f}   ({time.time() - t0:.0f} s)", flush=True)
 
     report = {"command": " ".join(["python -m posegan"] + sys.argv[1:]), "checkpoint": str(checkpoint),
               "ablation": str(ablation) if ablation else None, "pairs": n,
               "pairs_csv": str(pairs_csv or Path(data_root) / "pairs-test.csv"), "metrics": metric_names,
+              "checkpoint_sha256": {m: i.split(":", 1)[1] for m, i in method_ids.items() if ":" in i},
               "seconds": round(time.time() - started, 1), "results": results}
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     _write_per_pair(out_dir / "per_pair.csv", names, per_pair, metric_names)
     (out_dir / "table.md").write_text(results_table(results, metric_names, n))
-    _write_grid(out_dir / "samples.png", dataset, outputs, targets)
+    _write_grid(out_dir / "samples.png", dataset, generators, targets, batch_size)
     print(results_table(results, metric_names, n))
     return report
 
@@ -122,12 +144,14 @@ def results_table(results: dict, metric_names, n: int) -> str:
     return header + rows + paper
 
 
-def _write_grid(path, dataset, outputs, targets):
+def _write_grid(path, dataset, generators, targets, batch_size):
+    """source+pose | target pose | each generator | real target, on fixed pairs spread over the list."""
+    picks = np.linspace(0, len(dataset) - 1, min(GRID_PAIRS, len(dataset))).astype(int).tolist()
+    outputs = {m: generate_all(Subset(dataset, picks), g, batch_size, f"grid {m}") for m, g in generators.items()}
     rows = []
-    for i in np.linspace(0, len(dataset) - 1, min(GRID_PAIRS, len(dataset))).astype(int):
-        source_name, _ = dataset.pairs[i]
+    for row_index, i in enumerate(picks):
+        source_name, target_name = dataset.pairs[i]
         row = [draw_pose(dataset.load_image(source_name), dataset.poses[source_name]),
-               draw_pose(None, dataset.poses[dataset.pairs[i][1]])]
-        row += [outputs[m][i] for m in outputs if m != "copy_source"] + [targets[i]]
-        rows.append(row)
+               draw_pose(None, dataset.poses[target_name])]
+        rows.append(row + [outputs[m][row_index] for m in outputs] + [targets[i]])
     image_grid(rows, scale=2).save(path)

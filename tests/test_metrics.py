@@ -83,11 +83,15 @@ def test_pckh_counts():
         check_metric_names(["ssim", "is"])
 
 
+def _tiny_generator_checkpoint(cfg, path, seed=0):
+    torch.manual_seed(seed)
+    save_atomic({"format": FORMAT, "kind": "generator", "config": cfg.to_dict(), "step": 0,
+                 "G": Generator(cfg.model).state_dict()}, path)
+    return path
+
+
 def test_evaluate_tiny_model_on_fixed_pairs_is_deterministic(tiny_cfg, tmp_path):
-    torch.manual_seed(0)
-    ckpt = tmp_path / "tiny.pt"
-    save_atomic({"format": FORMAT, "kind": "generator", "config": tiny_cfg.to_dict(), "step": 0,
-                 "G": Generator(tiny_cfg.model).state_dict()}, ckpt)
+    ckpt = _tiny_generator_checkpoint(tiny_cfg, tmp_path / "tiny.pt")
     pairs = tmp_path / "pairs.csv"
     pairs.write_text((MINI_DATA / "samples" / "pairs.csv").read_text())
     runs = []
@@ -108,3 +112,28 @@ def test_copy_source_baseline_needs_no_checkpoint(tmp_path):
     report = evaluate(None, MINI_DATA, tmp_path, weights_dir=WEIGHTS, limit=4, metric_names=["ssim", "l1"],
                       split="samples")
     assert list(report["results"]) == ["copy_source"]
+
+
+def test_cached_evaluation_reuses_results_and_recomputes_a_new_checkpoint(tiny_cfg, tmp_path, monkeypatch):
+    import posegan.evaluate as evaluate_module
+    kwargs = dict(pairs_csv=MINI_DATA / "samples" / "pairs.csv", weights_dir=WEIGHTS, split="samples",
+                  metric_names=["ssim", "l1", "fid"], cache_dir=tmp_path / "cache")
+    first = _tiny_generator_checkpoint(tiny_cfg, tmp_path / "first.pt")
+    fresh = evaluate(first, MINI_DATA, tmp_path / "fresh", **kwargs)["results"]
+    assert evaluate(first, MINI_DATA, tmp_path / "nocache", **{**kwargs, "cache_dir": None})["results"] == fresh
+
+    def must_not_run(*args, **kw):
+        raise AssertionError("recomputed although cached")
+    with monkeypatch.context() as patch:  # every metric of every method now comes from the cache
+        patch.setitem(PAIR_METRICS, "ssim", must_not_run)
+        patch.setitem(PAIR_METRICS, "l1", must_not_run)
+        patch.setattr(evaluate_module, "inception_features", must_not_run)
+        assert evaluate(first, MINI_DATA, tmp_path / "cached", **kwargs)["results"] == fresh
+    renamed = tmp_path / "renamed.pt"  # same bytes under another name: still a cache hit
+    renamed.write_bytes(first.read_bytes())
+    with monkeypatch.context() as patch:
+        patch.setitem(PAIR_METRICS, "ssim", must_not_run)
+        assert evaluate(renamed, MINI_DATA, tmp_path / "renamed", **kwargs)["results"]["ours"] == fresh["ours"]
+    second = _tiny_generator_checkpoint(tiny_cfg, tmp_path / "second.pt", seed=1)
+    other = evaluate(second, MINI_DATA, tmp_path / "second", **kwargs)["results"]
+    assert other["copy_source"] == fresh["copy_source"] and other["ours"]["ssim"] != fresh["ours"]["ssim"]
