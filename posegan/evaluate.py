@@ -43,13 +43,11 @@ def _to_uint8(batch_images: torch.Tensor) -> np.ndarray:
     return np.stack([tensor_to_image(t) for t in batch_images])
 
 
-def generate_all(dataset, generator: PoseTransfer | None, batch_size: int, desc: str) -> np.ndarray:
-    """uint8 [N, H, W, 3] outputs for every pair; ``generator=None`` copies the source (baseline)."""
+def generate_all(dataset, generator: PoseTransfer, batch_size: int, desc: str) -> np.ndarray:
+    """uint8 [N, H, W, 3] outputs of ``generator`` for every pair of ``dataset``."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    out = []
-    for batch in tqdm(loader, desc=desc, unit="batch", mininterval=5):
-        images = batch["source_image"] if generator is None else generator.run(batch).image.float().cpu()
-        out.append(_to_uint8(images))
+    out = [_to_uint8(generator.run(batch).image.float().cpu())
+           for batch in tqdm(loader, desc=desc, unit="batch", mininterval=5)]
     return np.concatenate(out)
 
 
@@ -89,7 +87,9 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
 
         def outputs():  # generated lazily: not at all when every metric of this method is cached
             nonlocal generated
-            if generated is None:
+            if generated is None and generator is None:  # copy source: no pair geometry needed
+                generated = np.stack([dataset.load_image(a) for a, _ in names])
+            elif generated is None:
                 generated = generate_all(dataset, generator, batch_size, f"generate {method}")
             return generated
 
