@@ -95,7 +95,7 @@ def test_market_csv_is_y_first():
 
 
 def test_read_market_csv_fixture(mini_poses, tmp_path):
-    assert len(mini_poses) == 6
+    assert len(mini_poses) == 8  # one row per image of the fixture folder
     pose = mini_poses["0617_c6s2_026818_06.jpg"]
     assert (pose[:, 0] <= 63).all() and (pose[:, 1] <= 127).all()
     (tmp_path / "bad.csv").write_text("name,x\n")
