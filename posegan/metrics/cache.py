@@ -65,9 +65,6 @@ class EvalCache:
         _save_npz(path, values=values)
         return values
 
-    def has_method_values(self, method_id: str, pairs, metric: str) -> bool:
-        return self.root is not None and (self.root / f"{metric}-{_key(self.context, method_id, pairs, metric)}.npz").is_file()
-
     def real_features(self, names, compute) -> np.ndarray:
         """[len(names), D] features of real images by name; ``compute(missing_names)`` fills the gaps once."""
         path = self.root / f"real-inception-{_key(self.context)}.npz" if self.root else None
