@@ -66,7 +66,8 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
     if ablation:
         methods["no_deform"] = ablation
     generators = {m: PoseTransfer.from_checkpoint(path, device) for m, path in methods.items() if path}
-    method_ids = {m: f"checkpoint:{file_digest(path)}" if path else m for m, path in methods.items()}
+    digests = {m: file_digest(path) for m, path in methods.items() if path}  # cache key and provenance
+    method_ids = {m: f"checkpoint:{digests[m]}" if m in digests else m for m in methods}
     cfg = next(iter(generators.values())).cfg if generators else None
     dataset = MarketPoseDataset(data_root, split, pairs_csv=pairs_csv, limit=limit,
                                 sigma=cfg.data.heatmap_sigma if cfg else 6.0)
@@ -87,10 +88,9 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
 
         def outputs():  # generated lazily: not at all when every metric of this method is cached
             nonlocal generated
-            if generated is None and generator is None:  # copy source: no pair geometry needed
-                generated = np.stack([dataset.load_image(a) for a, _ in names])
-            elif generated is None:
-                generated = generate_all(dataset, generator, batch_size, f"generate {method}")
+            if generated is None:
+                generated = (np.stack([dataset.load_image(a) for a, _ in names]) if generator is None  # copy source
+                             else generate_all(dataset, generator, batch_size, f"generate {method}"))
             return generated
 
         results[method], per_pair[method] = {}, {}
@@ -115,7 +115,7 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
     report = {"command": " ".join(["python -m posegan"] + sys.argv[1:]), "checkpoint": str(checkpoint),
               "ablation": str(ablation) if ablation else None, "pairs": n,
               "pairs_csv": str(pairs_csv or Path(data_root) / "pairs-test.csv"), "metrics": metric_names,
-              "checkpoint_sha256": {m: i.split(":", 1)[1] for m, i in method_ids.items() if ":" in i},
+              "checkpoint_sha256": digests,
               "seconds": round(time.time() - started, 1), "results": results}
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     _write_per_pair(out_dir / "per_pair.csv", names, per_pair, metric_names)
