@@ -3,10 +3,12 @@
 Training state (``runs/<name>/latest.pt``)::
 
     {"format": 1, "kind": "train", "config": {...}, "step": int, "train_seconds": float,
-     "G": state_dict, "D": state_dict, "opt_G": state_dict, "opt_D": state_dict, "torch_rng": ByteTensor}
+     "G": state_dict, "D": state_dict, "opt_G": state_dict, "opt_D": state_dict, "torch_rng": ByteTensor,
+     "G_ema": state_dict (only with train.ema_half_life > 0)}
 
 Shipped generator (``checkpoints/posegan-market-small.pt``): ``{"format": 1, "kind": "generator", "config",
-"step", "train_seconds", "G"}`` with G optionally in float16. Networks are always rebuilt from the stored
+"step", "train_seconds", "weights", "G"}`` with G optionally in float16; ``weights`` says whether G is the moving
+average ("ema") or the optimiser's last weights ("raw"). Networks are always rebuilt from the stored
 config, never from the command line (nanoGPT ``model_args``).
 """
 from __future__ import annotations
@@ -48,12 +50,21 @@ def checkpoint_config(ckpt: dict) -> PoseGANConfig:
     return config_from_dict(ckpt["config"])
 
 
-def export_generator(train_checkpoint, out_path, half: bool = True) -> dict:
-    """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically."""
+def generator_weights(ckpt: dict, ema: bool = True) -> tuple[dict, str]:
+    """(state_dict, "ema" | "raw"): the moving average of G when the checkpoint has one and ``ema``, else G."""
+    if ema and "G_ema" in ckpt:
+        return ckpt["G_ema"], "ema"
+    return ckpt["G"], ckpt.get("weights", "raw")
+
+
+def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = True) -> dict:
+    """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically. ``ema``:
+    ship the moving average of G's weights when the run kept one."""
     ckpt = load_checkpoint(train_checkpoint, kind="train")
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["G"].items()}
+    weights, which = generator_weights(ckpt, ema)
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in weights.items()}
     out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
-           "train_seconds": ckpt.get("train_seconds", 0.0), "G": state}
+           "train_seconds": ckpt.get("train_seconds", 0.0), "weights": which, "G": state}
     save_atomic(out, out_path)
     return out
 
@@ -61,8 +72,11 @@ def export_generator(train_checkpoint, out_path, half: bool = True) -> dict:
 def export_training_state(train_checkpoint, out_path) -> dict:
     """A compact resumable copy of a training checkpoint to commit between sessions: weights stay float32, the
     Adam moments become bfloat16 (float32's range, so tiny second moments survive; ``Optimizer.load_state_dict``
-    casts them back to the parameters' dtype on resume). About 2/3 of the full size."""
+    casts them back to the parameters' dtype on resume), the moving average of G float16 (like the shipped
+    generator; the trainer casts it back). About 2/3 of the full size."""
     ckpt = load_checkpoint(train_checkpoint, kind="train")
+    if "G_ema" in ckpt:
+        ckpt["G_ema"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["G_ema"].items()}
     for name in ("opt_G", "opt_D"):
         for state in ckpt[name]["state"].values():
             for key in ("exp_avg", "exp_avg_sq"):

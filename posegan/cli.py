@@ -58,7 +58,8 @@ def _export(args, parser):
     if args.train_state:
         out, what = export_training_state(args.checkpoint, args.out), "resumable training state"
     else:
-        out, what = export_generator(args.checkpoint, args.out, half=not args.fp32), "generator"
+        out = export_generator(args.checkpoint, args.out, half=not args.fp32, ema=not args.raw_weights)
+        what = f"generator, {out['weights']} weights"
     size = Path(args.out).stat().st_size / 2 ** 20
     print(f"wrote {args.out} ({what} at step {out['step']}, {size:.1f} MiB)")
 
@@ -139,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="training checkpoint (runs/<name>/latest.pt)")
     p.add_argument("out", help="output file, e.g. checkpoints/posegan-market-small.pt")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="export G's last optimiser weights, not their moving average (runs with train.ema_half_life)")
     p.add_argument("--train-state", action="store_true",
                    help="write a compact resumable training state instead (G, D, bf16 Adam moments)")
     p.set_defaults(func=_export)

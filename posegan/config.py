@@ -72,6 +72,8 @@ class TrainConfig:
     beta2: float = 0.999
     max_steps: int = 90_000        # 90 "epochs" x 1000 iterations in the original
     adversarial_start: int = 0     # steps of reconstruction-only warm-up before D and the GAN loss start
+    ema_half_life: int = 0         # steps; > 0 keeps a moving average of G's weights for samples and export
+                                   # (our addition, as in stylegan2-ada; the paper has none); 0 = off
     seed: int = 0
     threads: int = 0               # torch CPU threads; 0 = all cores of this machine
     log_every: int = 50            # steps between log lines / CSV rows

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import default_collate
 
-from .checkpoint import checkpoint_config, load_checkpoint
+from .checkpoint import checkpoint_config, generator_weights, load_checkpoint
 from .data import MODEL_INPUTS, pair_tensors, tensor_to_image
 from .keypoints import validate_pose
 from .networks import Generator
@@ -62,7 +62,7 @@ class PoseTransfer:
         ckpt = load_checkpoint(path)
         cfg = checkpoint_config(ckpt)
         generator = Generator(cfg.model)
-        generator.load_state_dict({k: v.float() for k, v in ckpt["G"].items()})
+        generator.load_state_dict({k: v.float() for k, v in generator_weights(ckpt)[0].items()})
         return cls(generator, cfg, device)
 
     def prepare(self, source_image, target_pose, source_pose=None) -> dict:

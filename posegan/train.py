@@ -15,9 +15,14 @@ pairs), ``latest.pt`` (atomic, every ``checkpoint_minutes``, on SIGINT/SIGTERM, 
 end). Resume continues from the stored step with the stored config. Data parallel under ``torchrun``: every rank
 computes its own batch, gradients are averaged with all-reduce (gloo on CPU, nccl on GPU) before each
 optimiser step, only rank 0 writes. On GPU the forward passes run under bf16 autocast.
+
+With ``train.ema_half_life`` > 0 the trainer also keeps an exponential moving average of G's weights (our
+addition, as in stylegan2-ada; the paper has none). It averages out the step-to-step jitter of GAN training at a
+constant learning rate; the sample grids and ``export`` use it. A run resumed without one starts it from G.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -77,12 +82,18 @@ class Trainer:
         betas = (cfg.train.beta1, cfg.train.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr, betas=betas)
+        self.G_ema = None
+        if cfg.train.ema_half_life > 0:
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+            self.ema_decay = 0.5 ** (1.0 / cfg.train.ema_half_life)
         self.step, self.train_seconds = 0, 0.0
         if state is not None:
             self.G.load_state_dict(state["G"])
             self.D.load_state_dict(state["D"])
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
+            if self.G_ema is not None:  # float16 in a compact state: load_state_dict copies it into float32
+                self.G_ema.load_state_dict(state.get("G_ema", state["G"]))
             self.step, self.train_seconds = int(state["step"]), float(state.get("train_seconds", 0.0))
             if self.rank == 0:
                 torch.set_rng_state(state["torch_rng"])  # single process: the exact continuation
@@ -177,14 +188,26 @@ class Trainer:
         total.backward()
         self.reduce_gradients(self.G)
         self.opt_G.step()
+        if self.G_ema is not None:
+            self.update_ema()
         stats.update({k: v.item() for k, v in g_losses.items()})
         return stats
 
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * G, decay = 0.5 ** (1 / half-life in steps)."""
+        ema, current = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema, current, 1.0 - self.ema_decay)
+
     # ------------------------------------------------------------------------------------------ outputs
     def state(self) -> dict:
-        return {"format": FORMAT, "kind": "train", "config": self.cfg.to_dict(), "step": self.step,
-                "train_seconds": self.train_seconds, "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "torch_rng": torch.get_rng_state()}
+        state = {"format": FORMAT, "kind": "train", "config": self.cfg.to_dict(), "step": self.step,
+                 "train_seconds": self.train_seconds, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                 "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+                 "torch_rng": torch.get_rng_state()}
+        if self.G_ema is not None:
+            state["G_ema"] = self.G_ema.state_dict()
+        return state
 
     def save(self) -> Path:
         path = self.out_dir / "latest.pt"
@@ -195,11 +218,11 @@ class Trainer:
     @torch.no_grad()
     def save_samples(self) -> Path:
         """Grid of the fixed sample pairs (source+pose | target pose | generated | real target | part masks), and
-        the loss curves of log.csv so far in loss.png."""
-        self.G.eval()
+        the loss curves of log.csv so far in loss.png. Drawn by the moving average of G when there is one."""
+        generator = (self.G if self.G_ema is None else self.G_ema).eval()
         batch = {k: v.to(self.device) for k, v in self.sample_batch.items() if isinstance(v, torch.Tensor)}
         with self.autocast():
-            generated = self.G(*[batch[k] for k in MODEL_INPUTS]).image.float()
+            generated = generator(*[batch[k] for k in MODEL_INPUTS]).image.float()
         rows = []
         for i in range(generated.shape[0]):
             source_pose, target_pose = batch["source_pose"][i].cpu().numpy(), batch["target_pose"][i].cpu().numpy()

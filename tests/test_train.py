@@ -8,7 +8,8 @@ import time
 import pytest
 import torch
 
-from posegan.checkpoint import load_checkpoint
+from posegan.checkpoint import export_generator, export_training_state, load_checkpoint
+from posegan.inference import PoseTransfer
 from posegan.train import Trainer
 from conftest import MINI_DATA, REPO
 
@@ -120,6 +121,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
 
 
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tiny_cfg, tmp_path):
+    tiny_cfg.train.ema_half_life = 2  # the moving average of G must survive the interruption too
     def trainer(out, resume=None):
         return Trainer(None if resume else tiny_cfg, out, MINI_DATA, split="samples", sample_split="samples",
                        resume=resume, device="cpu")
@@ -133,3 +135,36 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tiny_cfg, tmp_p
         torch.testing.assert_close(a, b, msg=name)
     for a, b in zip(straight.D.state_dict().values(), second.D.state_dict().values()):
         torch.testing.assert_close(a, b)
+    for a, b in zip(straight.G_ema.state_dict().values(), second.G_ema.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_generator_moving_average_and_its_export(tiny_cfg, tmp_path):
+    tiny_cfg.train.ema_half_life = 3
+    trainer = Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu")
+    before = [p.detach().clone() for p in trainer.G_ema.parameters()]
+    trainer.train_step(trainer.batch(0))
+    weight = 1 - 0.5 ** (1 / 3)  # after 3 steps at a fixed G the average would be half way there
+    for old, ema, current in zip(before, trainer.G_ema.parameters(), trainer.G.parameters()):
+        torch.testing.assert_close(ema, old + weight * (current - old))
+    moved = [not torch.equal(a, b) for a, b in zip(trainer.G_ema.parameters(), trainer.G.parameters())]
+    assert sum(moved) > len(moved) // 2  # the average lags behind the optimiser's weights
+
+    trainer.save()
+    shipped = export_generator(tmp_path / "latest.pt", tmp_path / "ema.pt", half=False)
+    raw = export_generator(tmp_path / "latest.pt", tmp_path / "raw.pt", half=False, ema=False)
+    assert (shipped["weights"], raw["weights"]) == ("ema", "raw")
+    for name, value in trainer.G_ema.state_dict().items():
+        torch.testing.assert_close(shipped["G"][name], value)
+        torch.testing.assert_close(raw["G"][name], trainer.G.state_dict()[name])
+    # the app's loader prefers the average in a training checkpoint, as export does
+    loaded = PoseTransfer.from_checkpoint(tmp_path / "latest.pt").G.state_dict()
+    torch.testing.assert_close(loaded, trainer.G_ema.state_dict())
+
+    compact = export_training_state(tmp_path / "latest.pt", tmp_path / "state.pt")
+    assert next(iter(compact["G_ema"].values())).dtype == torch.float16
+    resumed = Trainer(None, tmp_path / "resumed", MINI_DATA, split="samples", sample_split="samples",
+                      resume=str(tmp_path / "state.pt"), device="cpu")
+    for name, value in resumed.G_ema.state_dict().items():
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, trainer.G_ema.state_dict()[name], atol=1e-3, rtol=1e-3)
