@@ -50,6 +50,11 @@ def checkpoint_config(ckpt: dict) -> PoseGANConfig:
     return config_from_dict(ckpt["config"])
 
 
+def _float16(state_dict: dict) -> dict:
+    """The floating-point tensors of a state dict as float16 (integer buffers stay as they are)."""
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in state_dict.items()}
+
+
 def generator_weights(ckpt: dict, ema: bool = True) -> tuple[dict, str]:
     """(state_dict, "ema" | "raw"): the moving average of G when the checkpoint has one and ``ema``, else G."""
     if ema and "G_ema" in ckpt:
@@ -62,7 +67,7 @@ def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = 
     ship the moving average of G's weights when the run kept one."""
     ckpt = load_checkpoint(train_checkpoint, kind="train")
     weights, which = generator_weights(ckpt, ema)
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in weights.items()}
+    state = _float16(weights) if half else weights
     out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
            "train_seconds": ckpt.get("train_seconds", 0.0), "weights": which, "G": state}
     save_atomic(out, out_path)
@@ -76,7 +81,7 @@ def export_training_state(train_checkpoint, out_path) -> dict:
     generator; the trainer casts it back). About 2/3 of the full size."""
     ckpt = load_checkpoint(train_checkpoint, kind="train")
     if "G_ema" in ckpt:
-        ckpt["G_ema"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["G_ema"].items()}
+        ckpt["G_ema"] = _float16(ckpt["G_ema"])
     for name in ("opt_G", "opt_D"):
         for state in ckpt[name]["state"].values():
             for key in ("exp_avg", "exp_avg_sq"):

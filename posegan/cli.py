@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-weights", action="store_true",
                    help="export G's last optimiser weights, not their moving average (runs with train.ema_half_life)")
     p.add_argument("--train-state", action="store_true",
-                   help="write a compact resumable training state instead (G, D, bf16 Adam moments)")
+                   help="write a compact resumable training state instead (G, D, fp16 moving average of G, "
+                        "bf16 Adam moments)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("transfer", help="generate a person in a new pose", formatter_class=fmt)
