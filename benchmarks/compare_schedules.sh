@@ -5,7 +5,8 @@
 # for each and compared pair by pair (benchmarks/compare_per_pair.py, warm-up minus GAN-from-start).
 #
 #   bash benchmarks/compare_schedules.sh [STEPS=2000] [WARMUP=1000] [LIMIT=1000]
-#       -> runs/schedules-STEPS/{gan-from-start,warmup-WARMUP}/ and results/schedule-warmupWARMUP-vs-gan-stepSTEPS.json
+#       -> runs/schedules-STEPS/{gan-from-start,warmup-WARMUP}/ (checkpoints, samples, evaluations), and in
+#          results/schedules-stepSTEPS/ each run's log.csv, metrics.json and table.md plus warmupWARMUP-vs-gan.json
 #
 # THREADS (default 1) sets torch threads per training, so it can run on the core a longer training leaves free.
 set -euo pipefail
@@ -15,6 +16,7 @@ WARMUP=${2:-1000}
 LIMIT=${3:-1000}
 THREADS=${THREADS:-1}
 out=runs/schedules-$STEPS
+results=results/schedules-step$STEPS
 
 for run in "gan-from-start 0" "warmup-$WARMUP $WARMUP"; do
     read -r name adversarial_start <<< "$run"
@@ -24,7 +26,9 @@ for run in "gan-from-start 0" "warmup-$WARMUP $WARMUP"; do
     python -m posegan export "$dir/latest.pt" "$dir/generator.pt"
     python -m posegan evaluate --checkpoint "$dir/generator.pt" --metrics ssim,mask_ssim,lpips,l1 \
         --limit "$LIMIT" --out "$dir/eval"
+    mkdir -p "$results/$name"
+    cp "$dir/log.csv" "$dir/eval/metrics.json" "$dir/eval/table.md" "$results/$name/"
 done
 
 python benchmarks/compare_per_pair.py "$out/warmup-$WARMUP/eval/per_pair.csv:ours" \
-    "$out/gan-from-start/eval/per_pair.csv:ours" --out "results/schedule-warmup$WARMUP-vs-gan-step$STEPS.json"
+    "$out/gan-from-start/eval/per_pair.csv:ours" --out "$results/warmup$WARMUP-vs-gan.json"
