@@ -46,6 +46,29 @@ def load_checkpoint(path, kind: str | None = None) -> dict:
     return ckpt
 
 
+def load_weights_converted(module: torch.nn.Module, state: dict) -> list[str]:
+    """Copy ``state`` into ``module`` where the two differ only in form, for fine-tuning into a changed model:
+    a ConvTranspose 4x4/2 kernel into a resize-conv decoder (least squares, :func:`resize_conv_from_transposed`) and
+    a plain conv weight into a spectrally normalised one (``.parametrizations.weight.original``). Returns the names
+    of the module's tensors that ``state`` had nothing for (they keep their initial values); a tensor that exists
+    on both sides with shapes that no conversion explains raises ``ValueError``."""
+    from .networks.blocks import resize_conv_from_transposed
+    own = module.state_dict()
+    missing = []
+    for name, target in own.items():
+        source_name = name.replace(".parametrizations.weight.original", ".weight")
+        if source_name not in state:
+            missing.append(name)
+            continue
+        value = state[source_name]
+        if value.shape != target.shape and value.ndim == 4 and value.shape[2:] == (4, 4) and target.shape[2:] == (3, 3):
+            value = resize_conv_from_transposed(value.float())
+        if value.shape != target.shape:
+            raise ValueError(f"{name}: checkpoint has shape {tuple(value.shape)}, the model {tuple(target.shape)}")
+        target.copy_(value.to(target.dtype))
+    return missing
+
+
 def checkpoint_config(ckpt: dict) -> PoseGANConfig:
     return config_from_dict(ckpt["config"])
 

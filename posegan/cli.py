@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder")
     p.add_argument("--pairs", help="pair list (default: DATA/pairs-test.csv)")
     p.add_argument("--weights-dir", default="../shared/weights", help="folder with the LPIPS and FID networks")
-    p.add_argument("--metrics", help="comma-separated subset of: ssim,mask_ssim,l1,lpips,pckh,fid (default: all)")
+    p.add_argument("--metrics", help="comma-separated subset of: ssim,mask_ssim,l1,lpips,pckh,fid,fid_train (default: all)")
     p.add_argument("--limit", type=int, help="evaluate only the first N pairs")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", default="results/eval", help="output folder")

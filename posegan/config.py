@@ -40,6 +40,8 @@ class ModelConfig:
     learned_offsets: bool = False  # our extension (not the paper's): residual offsets on the affine grid, zero-initialised
     dropout: float = 0.5           # on the first 3 decoder steps while training only (doc §4.2)
     dropout_steps: int = 3
+    upsample: str = "transposed"   # decoder x2 steps: "transposed" (paper) or "resize_conv" (no checkerboard)
+    discriminator_spectral_norm: bool = False  # spectral normalisation of D's convs (Miyato et al. 2018); paper: off
 
 
 @dataclass
@@ -49,8 +51,13 @@ class LossConfig:
     nearest_neighbour: float = 0.01
     nn_layer: str = "relu1_2"      # VGG19 layer of the NN loss (conv1_2 after ReLU, doc §5.3)
     nn_window: int = 3             # neighbourhood size n (n x n)
+    gan_type: str = "bce"          # "bce" (paper: non-saturating), "hinge" or "lsgan"
+    feature_matching: float = 0.0  # L1 between D's inner features of real and generated (pix2pixHD)
     perceptual: float = 0.0        # L1 on VGG features, summed over perceptual_layers
     perceptual_layers: list[str] = field(default_factory=lambda: ["relu2_1"])
+    style: float = 0.0             # L1 between Gram matrices of VGG features, summed over style_layers (GFLA, DPTN)
+    style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    vgg_bf16: bool = False         # VGG19 of the losses under CPU bf16 autocast (3.6x faster fwd+bwd with AMX)
     l1: float = 0.0                # pixel L1 in [-1, 1] units
     offset_smoothness: float = 0.0  # total variation of learned offsets (only with model.learned_offsets)
 
@@ -74,6 +81,9 @@ class TrainConfig:
     adversarial_start: int = 0     # steps of reconstruction-only warm-up before D and the GAN loss start
     ema_half_life: int = 0         # steps; > 0 keeps a moving average of G's weights for samples and export
                                    # (our addition, as in stylegan2-ada; the paper has none); 0 = off
+    init_from: str = ""           # fine-tune: start a new run from this checkpoint's weights (G, its moving average,
+                                   # D), converting a transposed-conv decoder or an unnormalised D where the model
+                                   # differs; optimisers start fresh. Ignored when resuming.
     seed: int = 0
     threads: int = 0               # torch CPU threads; 0 = all cores of this machine
     log_every: int = 50            # steps between log lines / CSV rows

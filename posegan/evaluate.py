@@ -26,9 +26,10 @@ from tqdm import tqdm
 
 from . import metrics as metric_registry
 from .data import MarketPoseDataset, tensor_to_image
+from .image_io import load_image
 from .inference import PoseTransfer
 from .metrics.cache import EvalCache, file_digest
-from .metrics.fid import inception_features
+from .metrics.fid import INCEPTION, feature_statistics, inception_features
 from .visualize import draw_pose, image_grid
 
 PAPER_ROWS = [  # design doc §7.4 (CVPR 2018 table; GFLA's re-evaluation for LPIPS / FID); PATN SSIM / mask-SSIM
@@ -49,6 +50,21 @@ def generate_all(dataset, generator: PoseTransfer, batch_size: int, desc: str) -
     out = [_to_uint8(generator.run(batch).image.float().cpu())
            for batch in tqdm(loader, desc=desc, unit="batch", mininterval=5)]
     return np.concatenate(out)
+
+
+def training_set_statistics(data_root, weights_dir, cache: EvalCache) -> tuple[tuple, int]:
+    """((mean, covariance) of the Inception features of every image in ``train/``, number of images): the
+    ``fid_train`` reference, cached by file list and network."""
+    folder = Path(data_root) / "train"
+    files = sorted(folder.glob("*.jpg"))
+    if not files:
+        raise FileNotFoundError(f"fid_train needs the training images in {folder}/*.jpg")
+
+    def compute():
+        images = np.stack([load_image(f) for f in files])
+        with tqdm(total=len(files), desc="FID features train/", mininterval=5) as bar:
+            return feature_statistics(inception_features(images, weights_dir, progress=bar))
+    return cache.reference_statistics([f.name for f in files], file_digest(Path(weights_dir) / INCEPTION), compute), len(files)
 
 
 def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../shared/weights", limit=None,
@@ -81,10 +97,14 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
                 return inception_features(np.stack([dataset.load_image(x) for x in missing]), weights_dir, progress=bar)
         return cache.real_features(image_names, compute)
 
-    real_target_features = real_features([b for _, b in names]) if "fid" in metric_names else None
+    references, reference_images = {}, {}  # set metric -> its real reference, and how many images that holds
+    if "fid" in metric_names:
+        references["fid"], reference_images["fid"] = real_features([b for _, b in names]), n
+    if "fid_train" in metric_names:
+        references["fid_train"], reference_images["fid_train"] = training_set_statistics(data_root, weights_dir, cache)
     results, per_pair = {}, {}
     for method in methods:
-        generator, generated = generators.get(method), None
+        generator, generated, features = generators.get(method), None, None
 
         def outputs():  # generated lazily: not at all when every metric of this method is cached
             nonlocal generated
@@ -92,6 +112,17 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
                 generated = (np.stack([dataset.load_image(a) for a, _ in names]) if generator is None  # copy source
                              else generate_all(dataset, generator, batch_size, f"generate {method}"))
             return generated
+
+        def inception():  # one set of Inception features per method serves every FID
+            nonlocal features
+            if features is None and generator is None:  # copy source: the outputs are real test images
+                features = real_features([a for a, _ in names])
+            elif features is None:
+                def compute_features():
+                    with tqdm(total=n, desc=f"FID features {method}", mininterval=5) as bar:
+                        return inception_features(outputs(), weights_dir, progress=bar)
+                features = cache.method_values(method_ids[method], names, "fid", compute_features)
+            return features
 
         results[method], per_pair[method] = {}, {}
         for name in metric_names:
@@ -102,19 +133,13 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../sha
                 per_pair[method][name] = metric_registry.per_pair_values(values)
                 results[method][name] = metric_registry.summarise(values)
             else:
-                if generator is None:  # copy source: the outputs are real test images, cached by name
-                    features = real_features([a for a, _ in names])
-                else:
-                    def compute_features():
-                        with tqdm(total=n, desc=f"FID features {method}", mininterval=5) as bar:
-                            return inception_features(outputs(), weights_dir, progress=bar)
-                    features = cache.method_values(method_ids[method], names, name, compute_features)
-                results[method][name] = metric_registry.SET_METRICS[name](features, real_target_features)
+                results[method][name] = metric_registry.SET_METRICS[name](inception(), references[name])
             print(f"{method:>12} {name:>10} = {results[method][name]:.4f}   ({time.time() - t0:.0f} s)", flush=True)
 
     report = {"command": " ".join(["python -m posegan"] + sys.argv[1:]), "checkpoint": str(checkpoint),
               "ablation": str(ablation) if ablation else None, "pairs": n,
               "pairs_csv": str(pairs_csv or Path(data_root) / "pairs-test.csv"), "metrics": metric_names,
+              "fid_reference_images": reference_images,
               "checkpoint_sha256": digests,
               "seconds": round(time.time() - started, 1), "results": results}
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))

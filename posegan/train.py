@@ -37,10 +37,10 @@ import torch.distributed as dist
 import yaml
 from torch.utils.data import default_collate
 
-from .checkpoint import FORMAT, load_checkpoint, save_atomic
+from .checkpoint import FORMAT, generator_weights, load_checkpoint, load_weights_converted, save_atomic
 from .config import PoseGANConfig, config_from_dict
 from .data import MODEL_INPUTS, MarketPoseDataset, tensor_to_image
-from .losses import ReconstructionLoss, discriminator_loss, generator_adversarial_loss
+from .losses import ReconstructionLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .networks import Discriminator, Generator
 from .utils import available_cores, set_cpu_threads
 from .visualize import colourise_masks, draw_pose, image_grid, plot_training_log
@@ -101,11 +101,26 @@ class Trainer:
                 torch.manual_seed(cfg.train.seed + self.rank + self.step)
             random.seed(cfg.train.seed + self.rank + self.step)
             self.log(f"resumed from {resume} at step {self.step}")
-        elif self.world > 1:  # same initial weights on every rank
+        elif cfg.train.init_from:
+            self.init_from(cfg.train.init_from)
+        if state is None and self.world > 1:  # same initial weights on every rank
             for p in list(self.G.parameters()) + list(self.D.parameters()):
                 dist.broadcast(p.data, 0)
         self.stop_reason = None
         self._perm, self._perm_epoch = None, None  # pair order of the current pass (see batch)
+
+    def init_from(self, path) -> None:
+        """Fine-tuning: G, its moving average and D from another run's checkpoint (or G alone from an exported
+        generator), converted where the model changed form (:func:`posegan.checkpoint.load_weights_converted`)."""
+        ckpt = load_checkpoint(path)
+        raw, _ = generator_weights(ckpt, ema=False)
+        missing = load_weights_converted(self.G, raw)
+        if self.G_ema is not None:
+            missing += load_weights_converted(self.G_ema, generator_weights(ckpt, ema=True)[0])
+        if "D" in ckpt:
+            missing += load_weights_converted(self.D, ckpt["D"])
+        fresh = [m for m in missing if not m.endswith(("._u", "._v"))]  # spectral-norm power-iteration vectors
+        self.log(f"initialised from {path} (step {ckpt.get('step')})" + (f"; new: {', '.join(fresh)}" if fresh else ""))
 
     # ------------------------------------------------------------------------------------------ helpers
     def log(self, message: str) -> None:
@@ -139,7 +154,8 @@ class Trainer:
     def loss_names(self) -> list[str]:
         cfg = self.cfg.loss
         names = ["D/real", "D/fake", "G/adversarial"]
-        names += [n for n, w in (("G/nn", cfg.nearest_neighbour), ("G/perceptual", cfg.perceptual), ("G/l1", cfg.l1))
+        names += [n for n, w in (("G/feature_matching", cfg.feature_matching), ("G/nn", cfg.nearest_neighbour),
+                                 ("G/perceptual", cfg.perceptual), ("G/style", cfg.style), ("G/l1", cfg.l1))
                   if w > 0]
         if self.cfg.model.learned_offsets and cfg.offset_smoothness > 0:
             names.append("G/offset_tv")
@@ -166,7 +182,7 @@ class Trainer:
                                 torch.cat([batch["target_image"], fake.detach()]),
                                 torch.cat([batch["target_heatmap"]] * 2)).float()
             real_logits, fake_logits = logits.chunk(2)
-            d_losses = discriminator_loss(real_logits, fake_logits)
+            d_losses = discriminator_loss(real_logits, fake_logits, cfg.loss.gan_type)
             self.opt_D.zero_grad(set_to_none=True)
             sum(d_losses.values()).backward()
             self.reduce_gradients(self.D)
@@ -176,10 +192,18 @@ class Trainer:
         g_losses = self.recon(fake, batch["target_image"], out.offsets)
         if adversarial:
             self.D.requires_grad_(False)  # G step: gradients flow through D into G only
+            matching = cfg.loss.feature_matching > 0
+            candidates = torch.cat([fake, batch["target_image"]]) if matching else fake  # real: D's features only
+            copies = 2 if matching else 1
             with self.autocast():
-                fake_logits = self.D(batch["source_image"], batch["source_heatmap"], fake,
-                                     batch["target_heatmap"]).float()
-            g_losses["G/adversarial"] = cfg.loss.adversarial * generator_adversarial_loss(fake_logits)
+                logits, inner = self.D(torch.cat([batch["source_image"]] * copies),
+                                       torch.cat([batch["source_heatmap"]] * copies), candidates,
+                                       torch.cat([batch["target_heatmap"]] * copies), features=True)
+            fake_logits = logits.float()[:len(fake)]
+            g_losses["G/adversarial"] = cfg.loss.adversarial * generator_adversarial_loss(fake_logits, cfg.loss.gan_type)
+            if matching:
+                fake_inner, real_inner = zip(*(f.float().chunk(2) for f in inner))
+                g_losses["G/feature_matching"] = cfg.loss.feature_matching * feature_matching_loss(real_inner, fake_inner)
         total = sum(g_losses.values())
         if not torch.isfinite(total):
             raise FloatingPointError(f"non-finite generator loss at step {self.step}: "

@@ -137,3 +137,26 @@ def test_cached_evaluation_reuses_results_and_recomputes_a_new_checkpoint(tiny_c
     second = _tiny_generator_checkpoint(tiny_cfg, tmp_path / "second.pt", seed=1)
     other = evaluate(second, MINI_DATA, tmp_path / "second", **kwargs)["results"]
     assert other["copy_source"] == fresh["copy_source"] and other["ours"]["ssim"] != fresh["ours"]["ssim"]
+
+
+def test_fid_train_equals_the_fid_of_the_same_features_computed_directly(tmp_path, monkeypatch):
+    import shutil
+    import posegan.evaluate as evaluate_module
+    data = tmp_path / "market"
+    shutil.copytree(MINI_DATA / "samples", data / "samples")
+    shutil.copytree(MINI_DATA / "samples", data / "train", ignore=shutil.ignore_patterns("*.csv"))
+    kwargs = dict(weights_dir=WEIGHTS, split="samples", metric_names=["fid_train"], cache_dir=tmp_path / "cache")
+    report = evaluate(None, data, tmp_path / "eval", **kwargs)
+    from PIL import Image
+    from posegan.data import read_pairs
+    pairs = read_pairs(data / "samples" / "pairs.csv")
+    load = lambda folder, names: np.stack([np.asarray(Image.open(data / folder / n).convert("RGB")) for n in names])
+    train = inception_features(load("train", sorted(p.name for p in (data / "train").glob("*.jpg"))), WEIGHTS)
+    sources = inception_features(load("samples", [a for a, _ in pairs]), WEIGHTS)
+    assert report["results"]["copy_source"]["fid_train"] == pytest.approx(frechet_distance(sources, train), rel=1e-9)
+    assert report["fid_reference_images"] == {"fid_train": len(train)}
+
+    def must_not_run(*args, **kw):
+        raise AssertionError("training-set statistics recomputed although cached")
+    monkeypatch.setattr(evaluate_module, "feature_statistics", must_not_run)
+    assert evaluate(None, data, tmp_path / "again", **kwargs)["results"] == report["results"]

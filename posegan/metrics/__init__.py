@@ -8,7 +8,9 @@ sum / sum, as PCKh pools joints); set metrics (FID) return one value for the who
     mask_ssim   SSIM after masking both images with the target-pose mask of Ma et al., doc §7.3
     l1          mean |generated - target| in [-1, 1] units (printed by the original test script)
     lpips       LPIPS v0.1 AlexNet-lin (Zhang et al. 2018), ``lpips`` package with offline weights
-    fid         Frechet distance of TF-Inception pool3 features (Heusel et al. 2017), offline TorchScript port
+    fid         Frechet distance of TF-Inception pool3 features (Heusel et al. 2017), offline TorchScript port,
+                against the real targets of the evaluated pairs
+    fid_train   the same against all training images, the reference of the published Market FIDs (GFLA, DPTN)
     pckh        PCKh@0.5 of YOLO-pose detections on the generated image vs the target pose (PATN protocol)
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-TABLE_ORDER = ["ssim", "mask_ssim", "lpips", "fid", "pckh", "l1"]
+TABLE_ORDER = ["ssim", "mask_ssim", "lpips", "fid", "fid_train", "pckh", "l1"]
 PAIR_METRICS: dict[str, Callable] = {}
 SET_METRICS: dict[str, Callable] = {}
 

@@ -2,9 +2,13 @@
 
 The network is ``fid_inception_v3.pt`` from ``--weights-dir`` (a TorchScript port of the 2015-12-05 TF graph,
 see ``shared/weights/README.md``): input RGB 299x299, values (x - 128) / 128. Both sets are resized with the
-same bilinear filter (``F.interpolate``, align_corners=False), as the README asks. The reference statistics are
-those of the real targets of the evaluated pairs (computed once per run); GFLA's published FIDs use the whole
-Market train set as reference instead, so compare with them only roughly.
+same bilinear filter (``F.interpolate``, align_corners=False), as the README asks. Two references:
+
+    fid        the real targets of the evaluated pairs (the set the outputs should look like, pair for pair)
+    fid_train  every image of the training folder ``train/``, the reference of the published Market FIDs (GFLA
+               ``--fid_real_path=./dataset/market/train_12864``, DPTN, PIDM): the only one to set beside them
+
+FID falls as the number of generated images grows, so compare values only at equal counts (evaluate reports it).
 """
 from __future__ import annotations
 
@@ -43,9 +47,15 @@ def inception_features(images: np.ndarray, weights_dir, batch_size: int = 32, pr
     return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    mu_a, mu_b = features_a.mean(0), features_b.mean(0)
-    cov_a, cov_b = np.cov(features_a, rowvar=False), np.cov(features_b, rowvar=False)
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean [D], covariance [D, D]) of features [N, D]: all FID needs of a reference set."""
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(features_a: np.ndarray, features_b) -> float:
+    """FID between features [N, D] and features [M, D] or precomputed ``feature_statistics`` (mean, covariance)."""
+    mu_a, cov_a = feature_statistics(features_a)
+    mu_b, cov_b = features_b if isinstance(features_b, tuple) else feature_statistics(features_b)
     covmean = linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(covmean).all():  # near-singular product: regularise as the reference code does
         offset = np.eye(len(cov_a)) * 1e-6
@@ -55,5 +65,12 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
 
 
 @register_metric("fid", per_pair=False)
-def fid(generated_features: np.ndarray, real_features: np.ndarray, **_) -> float:
-    return frechet_distance(generated_features, real_features)
+def fid(generated_features: np.ndarray, reference, **_) -> float:
+    """Against the real targets of the same pairs (``reference``: their features or statistics)."""
+    return frechet_distance(generated_features, reference)
+
+
+@register_metric("fid_train", per_pair=False)
+def fid_train(generated_features: np.ndarray, reference, **_) -> float:
+    """Against every training image (``reference``: their statistics), as the published Market FIDs."""
+    return frechet_distance(generated_features, reference)

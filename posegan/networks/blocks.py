@@ -1,6 +1,15 @@
 """Building blocks shared by the generator and discriminator (design doc ``deformable-gan.md`` §4.1, §4.3).
 
 Pre-activation U-Net ordering as in pix2pix: activation -> (transposed) conv 4x4 stride 2 -> norm -> dropout.
+
+Two ways to double the resolution in the decoder (``model.upsample``):
+
+* ``"transposed"``: ConvTranspose 4x4 stride 2, the paper's. Its four output phases see different kernel taps,
+  which prints a fine checkerboard into every image until training has evened them out (Odena et al., "Deconvolution
+  and Checkerboard Artifacts", Distill 2016).
+* ``"resize_conv"``: nearest x2, then Conv 3x3 (:class:`ResizeConv2d`); every output pixel sees the same kernel,
+  so the checkerboard cannot form. :func:`resize_conv_from_transposed` turns a trained transposed kernel into the
+  closest 3x3 kernel (least squares), so a trained decoder can be fine-tuned into the new form.
 """
 from __future__ import annotations
 
@@ -31,10 +40,44 @@ def down_block(in_channels: int, out_channels: int, norm: bool = True) -> nn.Seq
     return nn.Sequential(*layers)
 
 
-def up_block(in_channels: int, out_channels: int, dropout: float = 0.0) -> nn.Sequential:
-    """ReLU -> ConvTranspose 4x4/2 (no bias) -> norm -> [dropout]: doubles H and W."""
-    layers = [nn.ReLU(), nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False),
-              LayerNorm2d()]
+class ResizeConv2d(nn.Conv2d):
+    """Nearest-neighbour x2 up-sampling followed by a 3x3 convolution (no bias): the artefact-free up-sampling."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+# How one 3x3 tap of a ResizeConv2d lands on the 4 taps of a ConvTranspose 4x4/2/pad 1, along one axis: output row
+# 2m reads input rows m-1 (tap 3 of the transposed kernel) and m (tap 1); row 2m+1 reads m (tap 2) and m+1 (tap 0).
+# The nearest x2 + 3x3 conv reaches the same input rows with taps (w0 | w1 + w2) and (w0 + w1 | w2).
+_TAPS_FROM_RESIZE = torch.tensor([[0.0, 0.0, 1.0],   # transposed tap 0 = w2
+                                  [0.0, 1.0, 1.0],   # tap 1 = w1 + w2
+                                  [1.0, 1.0, 0.0],   # tap 2 = w0 + w1
+                                  [1.0, 0.0, 0.0]])  # tap 3 = w0
+
+
+def resize_conv_from_transposed(weight: torch.Tensor) -> torch.Tensor:
+    """Least-squares 3x3 kernel [out, in, 3, 3] of a ResizeConv2d closest to a ConvTranspose2d(4, stride 2, padding 1)
+    kernel [in, out, 4, 4]. Exact when the transposed kernel has no checkerboard component (is reachable at all)."""
+    if weight.ndim != 4 or weight.shape[2:] != (4, 4):
+        raise ValueError(f"expected a ConvTranspose2d 4x4 kernel [in, out, 4, 4], got {tuple(weight.shape)}")
+    projection = torch.linalg.pinv(_TAPS_FROM_RESIZE.double())  # [3, 4]
+    kernel = projection @ weight.double() @ projection.T  # separable: rows and columns independently
+    return kernel.transpose(0, 1).to(weight.dtype).contiguous()
+
+
+def up_block(in_channels: int, out_channels: int, dropout: float = 0.0, mode: str = "transposed") -> nn.Sequential:
+    """ReLU -> up-sampling x2 (``mode``: "transposed" 4x4/2 or "resize_conv"; no bias) -> norm -> [dropout]."""
+    if mode == "transposed":
+        upsample = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False)
+    elif mode == "resize_conv":
+        upsample = ResizeConv2d(in_channels, out_channels)
+    else:
+        raise ValueError(f"upsample must be 'transposed' or 'resize_conv', got {mode!r}")
+    layers = [nn.ReLU(), upsample, LayerNorm2d()]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

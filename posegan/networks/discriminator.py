@@ -3,11 +3,16 @@
 Input: concat(source image, source heatmap, candidate image, target heatmap) = 3 + 18 + 3 + 18 = 42 channels
 at 128x64; the candidate is the real target or the generated image. Output: logits [B, 3] for 3 vertical
 patches (the first conv is unpadded, so 128x64 -> 63x31 -> 31x15 -> 15x7 -> 7x3 -> 3x1).
+
+Options beyond the paper (``model.discriminator_spectral_norm``): spectral normalisation of every conv (Miyato et
+al., ICLR 2018), which bounds D's Lipschitz constant so its gradients stay informative for G. ``features=True``
+also returns the activations after each stride-2 block, for the feature-matching loss of pix2pixHD.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from ..config import ModelConfig
 from ..keypoints import NUM_JOINTS
@@ -24,13 +29,25 @@ class Discriminator(nn.Module):
         layers += [down_block(a, b) for a, b in zip(widths[:-1], widths[1:])]
         layers += [nn.LeakyReLU(0.2), nn.Conv2d(widths[-1], 1, 4, stride=2, padding=1, bias=False)]
         self.net = nn.Sequential(*layers)
+        self.num_inner = len(widths)  # the first conv and each down block give the feature-matching activations
         init_weights(self)
+        if cfg.discriminator_spectral_norm:
+            for module in list(self.modules()):
+                if isinstance(module, nn.Conv2d):
+                    spectral_norm(module)
 
-    def forward(self, source_image, source_heatmap, image, target_heatmap) -> torch.Tensor:
-        """Logits [B, P'] (P' = 3 patches at 128x64) for ``image`` being a real view of the target pose."""
+    def forward(self, source_image, source_heatmap, image, target_heatmap, features: bool = False):
+        """Logits [B, P'] (P' = 3 patches at 128x64) for ``image`` being a real view of the target pose; with
+        ``features``, (logits, [activations after the first conv and each down block])."""
         batch, _, height, width = image.shape
         for name, t, c in (("source_image", source_image, 3), ("source_heatmap", source_heatmap, NUM_JOINTS),
                            ("image", image, 3), ("target_heatmap", target_heatmap, NUM_JOINTS)):
             assert_shape(t, (batch, c, height, width), name)
         x = torch.cat([source_image, source_heatmap, image, target_heatmap], dim=1)  # [B, 42, H, W]
-        return self.net(x).flatten(1)
+        inner = []
+        for index, layer in enumerate(self.net):
+            x = layer(x)
+            if index < self.num_inner:
+                inner.append(x)
+        logits = x.flatten(1)
+        return (logits, inner) if features else logits

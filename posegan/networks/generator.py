@@ -4,7 +4,8 @@
     pose encoder        target heatmap                         18 ch -> 6 levels
     skip l              concat(warp_l(appearance_l), pose_l)   for l < warp_levels (deformable skips)
                         concat(appearance_l, pose_l)           otherwise
-    decoder             ReLU-ConvT-Norm(-Dropout) up-sampling, concat with the skip of each level, tanh RGB
+    decoder             ReLU-Up-Norm(-Dropout) up-sampling, concat with the skip of each level, tanh RGB
+                        (Up = ConvTranspose 4x4/2 as in the paper, or nearest x2 + conv 3x3: ``model.upsample``)
 
 Names map to the paper once: source image x_a, source heatmap H_a, target heatmap H_b, output x_hat.
 ``Generator(cfg)`` builds the paper width (61.1M parameters), the CPU width (3.8M) or a tiny test width from
@@ -69,7 +70,7 @@ class Generator(nn.Module):
         skip_channels = [2 * c for c in enc]  # appearance + pose stream at every level
         ups, in_channels = [], skip_channels[-1]
         for i, out_channels in enumerate(dec):
-            ups.append(up_block(in_channels, out_channels, cfg.dropout if i < cfg.dropout_steps else 0.0))
+            ups.append(up_block(in_channels, out_channels, cfg.dropout if i < cfg.dropout_steps else 0.0, cfg.upsample))
             in_channels = out_channels + skip_channels[-2 - i]
         self.decoder = nn.ModuleList(ups)
         self.to_rgb = nn.Sequential(nn.ReLU(), nn.Conv2d(in_channels, 3, 3, padding=1, bias=True), nn.Tanh())
