@@ -48,8 +48,10 @@ def main():
     parser.add_argument("runs", nargs="+", help="run names under runs/recipes/")
     parser.add_argument("--baseline", default="paper")
     parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--metrics", default=",".join(METRICS), help="subset of " + ",".join(METRICS))
     parser.add_argument("--out", default="results/recipes")
     args = parser.parse_args()
+    metrics_wanted = args.metrics.split(",")
     names = [args.baseline] + [n for n in args.runs if n != args.baseline]
     root, out = REPO / "runs" / "recipes", REPO / args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -57,10 +59,9 @@ def main():
     for name in names:
         run = root / name
         eval_dir = run / "eval"
-        if not (eval_dir / "metrics.json").is_file():
-            subprocess.run([sys.executable, "-m", "posegan", "evaluate", "--checkpoint", str(run / "generator.pt"),
-                            "--metrics", ",".join(METRICS), "--limit", str(args.limit), "--out", str(eval_dir)],
-                           check=True, cwd=REPO)
+        subprocess.run([sys.executable, "-m", "posegan", "evaluate", "--checkpoint", str(run / "generator.pt"),
+                        "--metrics", ",".join(metrics_wanted), "--limit", str(args.limit), "--out", str(eval_dir)],
+                       check=True, cwd=REPO)  # the evaluation cache makes a repeated call cheap
         metrics = json.loads((eval_dir / "metrics.json").read_text())
         report[name] = {"changes": config_changes(run, root / args.baseline), "results": metrics["results"]["ours"],
                         "copy_source": metrics["results"]["copy_source"], "pairs": metrics["pairs"],
@@ -68,13 +69,13 @@ def main():
         if name != args.baseline:
             paired = compare(read_method(f"{eval_dir}/per_pair.csv:ours"),
                              read_method(f"{root / args.baseline}/eval/per_pair.csv:ours"))
-            report[name]["minus_baseline"] = {m: paired[m] for m in PAIRED}
+            report[name]["minus_baseline"] = {m: paired[m] for m in PAIRED if m in metrics_wanted}
     (out / "recipes.json").write_text(json.dumps(report, indent=2))
-    rows = ["| run | change against the baseline | s/step | " + " | ".join(METRICS) + " |",
-            "|---|---|---|" + "---|" * len(METRICS)]
+    rows = ["| run | change against the baseline | s/step | " + " | ".join(metrics_wanted) + " |",
+            "|---|---|---|" + "---|" * len(metrics_wanted)]
     for name, r in report.items():
         cells = []
-        for m in METRICS:
+        for m in metrics_wanted:
             cell = f"{r['results'][m]:.4f}" if m not in ("fid", "fid_train") else f"{r['results'][m]:.1f}"
             if m in r.get("minus_baseline", {}):
                 d = r["minus_baseline"][m]
@@ -83,7 +84,7 @@ def main():
         rows.append(f"| {name} | {r['changes']} | {r['sec_per_step']:.2f} | " + " | ".join(cells) + " |")
     copy = report[args.baseline]["copy_source"]
     rows.append("| copy source | output = source image | – | " + " | ".join(
-        f"{copy[m]:.4f}" if m not in ("fid", "fid_train") else f"{copy[m]:.1f}" for m in METRICS) + " |")
+        f"{copy[m]:.4f}" if m not in ("fid", "fid_train") else f"{copy[m]:.1f}" for m in metrics_wanted) + " |")
     table = "\n".join(rows) + f"\n\nFirst {report[args.baseline]['pairs']} test pairs; in brackets the paired " \
         f"difference from {args.baseline} with its 95 % bootstrap interval.\n"
     (out / "table.md").write_text(table)
