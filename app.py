@@ -27,7 +27,11 @@ def main():
                         help="torch CPU threads per request; requests run 2 at a time")
     args = parser.parse_args()
     set_cpu_threads(args.threads)
-    demo = build_demo(Studio(args.checkpoint))
+    try:
+        studio = Studio(args.checkpoint)  # an unusable generator only disables generation: the page says why
+    except (OSError, ValueError) as exc:  # the detector's weights are missing or refused: nothing would work
+        parser.exit(2, f"error: {exc}\n")
+    demo = build_demo(studio)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=args.port,
                 **launch_options())
 

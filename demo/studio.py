@@ -34,6 +34,7 @@ DEFAULT_CHECKPOINT = DEFAULT_GENERATOR
 PRESETS_FILE = Path(__file__).with_name("presets.json")
 DEFAULT_PRESET = "Standing, front"  # the hand-placement start when nobody is detected
 MAX_ANIMATION_STEPS = 32            # frames per GIF; 32 generator calls take well under a second on CPU
+MIN_PHOTO_SIDE = 8                  # px per side: smaller images show nobody (and a 1 px tall one has no 1:2 crop)
 
 
 class UserInputError(ValueError):
@@ -69,9 +70,14 @@ def checkpoint_path(path=None) -> Path:
 def read_photo(data: bytes) -> np.ndarray:
     """Uploaded bytes -> uint8 RGB, or a UserInputError saying what is wrong with the file."""
     try:
-        return load_image(data)
+        rgb = load_image(data)
     except ImageLoadError as exc:
         raise UserInputError(f"This file cannot be used as a photo: {exc}.") from None
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_PHOTO_SIDE:
+        raise UserInputError(f"This photo is {width}x{height} pixels: too small to show a person (at least "
+                             f"{MIN_PHOTO_SIDE} px on each side).")
+    return rgb
 
 
 def parse_pose(value) -> np.ndarray:
@@ -91,19 +97,25 @@ class Studio:
 
     def __init__(self, checkpoint=None):
         self.checkpoint = checkpoint_path(checkpoint)
-        self.model = PoseTransfer.from_checkpoint(self.checkpoint) if self.checkpoint.is_file() else None
+        self.model, self.load_error = None, None
+        if self.checkpoint.is_file():
+            try:
+                self.model = PoseTransfer.from_checkpoint(self.checkpoint)
+            except ValueError as exc:  # corrupt, truncated, unsafe or not a generator: the app runs without it
+                self.load_error = str(exc)
         self.detector = get_detector()
         self.presets = load_presets()
 
     @property
     def model_problem(self) -> str | None:
-        """Why generation is unavailable (checkpoint missing), or None."""
+        """Why generation is unavailable (checkpoint missing or unusable), or None."""
         if self.model is not None:
             return None
-        return (f"The generator checkpoint is missing: {self.checkpoint}. Detection and the pose editor work, "
-                f"but nothing can be generated. Export one with: python -m posegan export "
-                f"runs/market-small/latest.pt {DEFAULT_CHECKPOINT.relative_to(REPO)} (or point "
-                f"{CHECKPOINT_ENV} at one), then restart the app.")
+        problem = (f"The generator checkpoint cannot be used: {self.load_error}." if self.load_error else
+                   f"The generator checkpoint is missing: {self.checkpoint}.")
+        return (f"{problem} Detection and the pose editor work, but nothing can be generated. Export one with: "
+                f"python -m posegan export runs/market-small/latest.pt {DEFAULT_CHECKPOINT.relative_to(REPO)} "
+                f"(or point {CHECKPOINT_ENV} at one), then restart the app.")
 
     def require_model(self) -> PoseTransfer:
         if self.model is None:

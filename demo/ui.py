@@ -5,17 +5,23 @@
 
 Flow: photo -> ``on_photo`` (detect + crop, or a hand-placed fallback) fills the source and target editors ->
 any pose change (or Generate) -> ``generate`` -> generated image + "Inside the deformable skips" panel.
-Public API endpoints (gradio_client): ``/detect`` (photo -> crop, OpenPose JSON) and ``/transfer``
-(photo, OpenPose JSON -> generated 64x128 image); the UI's own events are private.
+Public API endpoints (gradio_client): ``/detect`` (photo -> crop, OpenPose JSON, number of people found) and
+``/transfer`` (photo, OpenPose JSON -> generated 64x128 image); the UI's own events are private: the page reaches
+them through the queue, never by name (:class:`PublicEndpointsOnly`).
 """
 from __future__ import annotations
 
 import functools
 import json
+import re
+import uuid
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from PIL import Image
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
 
 from posegan.keypoints import pose_to_openpose_json
 from posegan.pose_detect import NoPersonError
@@ -29,7 +35,6 @@ HERE = Path(__file__).parent
 EXAMPLES = HERE / "examples"
 DEFAULT_TARGET = "Walking left (side)"  # a first target that visibly differs from most photos
 MAX_UPLOAD = "10mb"                      # per file; image_io also refuses images above 40 MP
-MAX_POSE_FILE = 100_000                  # bytes; an OpenPose file for one person is about 1 kB
 CONCURRENCY = 2                          # detector/generator calls at once: one per CPU core of a basic Space
 
 INTRO = """# PoseGAN Studio
@@ -47,20 +52,69 @@ DOWNLOAD_JS = """(text) => {
 }"""
 
 
-class PhotoInput(gr.Image):
+class BuiltinImage(gr.Image):
+    """Base of the app's ``gr.Image`` subclasses: the browser draws them with its own gr.Image (any other subclass
+    is taken for a custom component, whose JavaScript does not exist, and is not shown)."""
+
+    def get_block_name(self) -> str:
+        return "image"
+
+
+class PhotoInput(BuiltinImage):
     """``gr.Image`` that hands the uploaded file over undecoded (a path inside Gradio's upload cache).
 
     ``gr.Image`` opens uploads with PIL itself and a non-image then fails with a bare "Error"; here
     ``posegan.image_io`` decodes it and says what is wrong (not an image, truncated, too large).
     """
 
-    def get_block_name(self) -> str:
-        return "image"  # rendered by the browser's gr.Image
-
     def preprocess(self, payload):
         if payload is None or payload.path is None:  # nothing, or a pasted data URL: Gradio's own handling
             return super().preprocess(payload)
         return payload.path
+
+
+class ResultImage(BuiltinImage):
+    """``gr.Image`` output that writes every result to a file of its own in the app's cache.
+
+    Gradio names an image output by the hash of its bytes and rewrites that file in place, so two identical
+    results at the same moment share one file, and one download can be cut off while the other rewrites it.
+    """
+
+    def postprocess(self, value):
+        if isinstance(value, np.ndarray):
+            value = Image.fromarray(value)
+        if isinstance(value, Image.Image):
+            path = Path(self.GRADIO_CACHE, "results", f"{self.elem_id or 'image'}-{uuid.uuid4().hex}.{self.format}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            value.save(path, format=self.format)
+            value = str(path)
+        return super().postprocess(value)
+
+
+class PublicEndpointsOnly:
+    """ASGI middleware: the routes that run an event by name (``/gradio_api/call/<name>``, ``call/v2``, ``run``,
+    ``api``) answer 404 unless the event's API is public.
+
+    Gradio keeps private events out of the API docs and gradio_client but still runs them by name over raw HTTP.
+    The page reaches them through ``/gradio_api/queue/join`` by index, in the queue with its concurrency limits;
+    ``/run/`` for the public ones, which would skip the queue, is closed by ``queue(api_open=False)``.
+    """
+    BY_NAME = re.compile(r"/gradio_api/(?:call/v2|call|run|api)/([^/]+)")
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        match = self.BY_NAME.search(scope["path"]) if scope["type"] == "http" else None
+        if match and match[1] not in self.public_names(scope["app"]):
+            await JSONResponse({"detail": f"There is no public API endpoint named {match[1]!r}."}, 404)(
+                scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    def public_names(app) -> set[str]:
+        return {fn.api_name for fn in app.get_blocks().fns.values() if fn.api_visibility == "public"}
 
 
 def shows_errors(handler):
@@ -91,7 +145,7 @@ def pose_json(pose: np.ndarray) -> str:
 def launch_options() -> dict:
     """``demo.launch`` keyword arguments shared by app.py, the tests and the benchmark."""
     return {"css_paths": [HERE / "app.css"], "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD,
-            "ssr_mode": False}
+            "ssr_mode": False, "app_kwargs": {"middleware": [Middleware(PublicEndpointsOnly)]}}
 
 
 def build_demo(studio: Studio | None = None) -> gr.Blocks:
@@ -141,9 +195,7 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
 
     @shows_errors
     def open_json(path):
-        if Path(path).stat().st_size > MAX_POSE_FILE:
-            raise UserInputError(f"This file is larger than {MAX_POSE_FILE // 1000} kB: it is not one OpenPose pose.")
-        return parse_pose(read_upload(path).decode("utf-8", errors="replace"))
+        return parse_pose(read_upload(path))  # at most 10 MB (MAX_UPLOAD); parse_pose refuses above 100 kB
 
     @shows_errors
     def on_reference(path):
@@ -154,11 +206,12 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
 
     @shows_errors
     def api_detect(path):
-        """Photo -> the person's 128x64 crop and its pose (OpenPose JSON in the crop's pixels)."""
+        """Photo -> the largest person's 128x64 crop, its pose (OpenPose JSON in the crop's pixels) and how many
+        people were found."""
         if path is None:
             raise UserInputError("No photo given.")
         source = studio.detect(read_upload(path))
-        return source.crop, pose_json(source.pose)
+        return source.crop, pose_json(source.pose), source.people
 
     @shows_errors
     def api_transfer(path, target_json):
@@ -179,8 +232,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                    height=300, elem_id="photo")
                 status = gr.Markdown("Upload a photo of a person, or pick an example below.",
                                      elem_classes="pg-status")
-                overview = gr.Image(label="Detected people", show_label=False, interactive=False, height=180,
-                                    buttons=[], elem_id="overview")
+                overview = ResultImage(label="Detected people", show_label=False, interactive=False, height=180,
+                                       buttons=[], elem_id="overview")
                 examples = gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[photo],
                                        label="Examples: Market-1501 crops and two street photos with several people",
                                        examples_per_page=6, api_visibility="private")
@@ -193,12 +246,13 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                            reset_pose=standing, photo_opacity=0.35, elem_id="target-editor")
             with gr.Column(scale=2, min_width=280, elem_classes="pg-result-column"):
                 gr.Markdown("### 4 · Result")
-                result = gr.Image(label="Generated", type="pil", format="png", interactive=False, elem_id="result",
-                                  elem_classes="pg-pixelated")
+                result = ResultImage(label="Generated", type="pil", format="png", interactive=False,
+                                     elem_id="result", elem_classes="pg-pixelated")
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
                 live = gr.Checkbox(True, label="Regenerate when a pose changes")
                 gr.Markdown(f"<small>Model: {studio.model_summary}</small>")
-        crop = gr.Image(label="Person crop (128x64)", type="numpy", format="png", visible=False)
+        crop = ResultImage(label="Person crop (128x64)", type="numpy", format="png", visible=False, elem_id="crop")
+        people = gr.Number(label="People found", precision=0, visible=False)
 
         with gr.Tabs():
             with gr.Tab("Inside the deformable skips"):
@@ -231,8 +285,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                     with gr.Column():
                         reference = PhotoInput(label="Reference photo: use its person's pose as the target",
                                                type="filepath", sources=["upload", "clipboard"], height=260)
-                        reference_crop = gr.Image(label="Reference person", interactive=False, height=200,
-                                                  elem_classes="pg-pixelated")
+                        reference_crop = ResultImage(label="Reference person", interactive=False, height=200,
+                                                     elem_id="reference-crop", elem_classes="pg-pixelated")
 
         # -------------------------------------------------------------------------------------- events
 
@@ -264,8 +318,9 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                          **private).success(**live_update)
 
         # API-only endpoints (no UI trigger): stable signatures for gradio_client.
-        gr.on([], api_detect, [photo], [crop, source_json], api_name="detect", **heavy)
+        gr.on([], api_detect, [photo], [crop, source_json, people], api_name="detect", **heavy)
         gr.on([], api_transfer, [photo, target_json], [result], api_name="transfer", **heavy)
 
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    # api_open=False: /gradio_api/run/<name> would run an event at once, outside the queue and its limits.
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64, api_open=False)
     return demo

@@ -10,10 +10,18 @@ Shipped generator (``checkpoints/posegan-market-small.pt``): ``{"format": 1, "ki
 "step", "train_seconds", "weights", "G"}`` with G optionally in float16; ``weights`` says whether G is the moving
 average ("ema") or the optimiser's last weights ("raw"). Networks are always rebuilt from the stored
 config, never from the command line (nanoGPT ``model_args``).
+
+Every file written by :func:`save_atomic` also holds ``"tensor_sha256"``, a digest of all its tensors (names,
+dtypes, shapes, bytes) that :func:`load_checkpoint` verifies: a bit flipped in the weights would otherwise load
+silently and give black images. Files written before the digest existed (the committed ``checkpoints/*.pt``)
+load unverified and without a warning: they are the shipped files, so a warning would show on every start and
+teach people to ignore it; re-exporting a file adds the digest.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -21,25 +29,83 @@ import torch
 from .config import PoseGANConfig, config_from_dict
 
 FORMAT = 1
+CHECKSUM_KEY = "tensor_sha256"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: empty, truncated, corrupt, unsafe or not a PoseGAN checkpoint."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+
+
+def tensor_sha256(obj) -> str:
+    """sha256 over every tensor in ``obj`` (nested dicts/lists), each as its path, dtype, shape and bytes, in
+    order; other values are left out."""
+    digest = hashlib.sha256()
+
+    def visit(value, name: str) -> None:
+        if isinstance(value, torch.Tensor):
+            data = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8)  # any dtype, also 0-d
+            digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+            digest.update(data.numpy().tobytes())
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{name}/{key}")
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, f"{name}/{index}")
+
+    visit(obj, "")
+    return digest.hexdigest()
 
 
 def save_atomic(obj: dict, path) -> None:
-    """Write to ``<path>.tmp`` then rename: a kill mid-write never destroys the previous checkpoint."""
+    """Write to ``<path>.tmp`` then rename: a kill mid-write never destroys the previous checkpoint. The file
+    also stores :func:`tensor_sha256` of ``obj`` (``obj`` itself is not changed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    torch.save({**obj, CHECKSUM_KEY: tensor_sha256(obj)}, tmp)
     os.replace(tmp, path)
 
 
+def _read(path: Path):
+    """``torch.load`` with ``weights_only``, any failure raised as a :class:`CheckpointError` (a malformed file can
+    make it fail with almost any exception type)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    """Why ``torch.load`` failed, in one line: empty, a pickle that would call code, or truncated/corrupt/other."""
+    if path.stat().st_size == 0:
+        return CheckpointError(path, "the file is empty")
+    message = str(exc)
+    unsafe = re.search(r"GLOBAL (\S+) was not an allowed global", message)
+    if unsafe:
+        return CheckpointError(path, f"refused: loading it would call {unsafe[1]} (a pickle can run code this way), "
+                                     "and a checkpoint holds only tensors")
+    lines = message.split("WeightsUnpickler error:")[-1].strip().splitlines()
+    detail = lines[0].split(". ")[0][:100] if lines else ""
+    return CheckpointError(path, f"truncated or not a PyTorch checkpoint ({type(exc).__name__}: {detail})")
+
+
 def load_checkpoint(path, kind: str | None = None) -> dict:
-    """Load a checkpoint safely (``weights_only``); ``kind`` ("train" / "generator") = what the caller needs."""
+    """Load a checkpoint safely (``weights_only``) and verify its tensor digest when it has one (the returned dict
+    does not hold it); ``kind`` ("train" / "generator") = what the caller needs. Unusable files raise
+    :class:`CheckpointError`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = _read(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "G" not in ckpt:
-        raise ValueError(f"{path} is not a PoseGAN checkpoint (format {FORMAT})")
+        raise CheckpointError(path, f"not a PoseGAN checkpoint (format {FORMAT})")
+    stored = ckpt.pop(CHECKSUM_KEY, None)  # a property of the file, not of the checkpoint's content
+    if stored is not None and stored != tensor_sha256(ckpt):
+        raise CheckpointError(path, "corrupt: its tensors do not match the sha256 stored with them")
     if kind == "train" and ckpt.get("kind") != "train":
         raise ValueError(f"{path} holds a {ckpt.get('kind')} checkpoint, not a training state that can be resumed "
                          "(runs/<name>/latest.pt or an `export --train-state` file)")

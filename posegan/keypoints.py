@@ -14,6 +14,8 @@ so poses round-trip with OpenPose editors.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,9 @@ TORSO_JOINTS = (J["right_hip"], J["left_hip"], J["left_shoulder"], J["right_shou
 COCO_TO_OPENPOSE = (0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
 COCO_LEFT_SHOULDER, COCO_RIGHT_SHOULDER = 5, 6
 
+MAX_POSE_JSON = 100_000  # characters of pose JSON; one person's OpenPose pose is about 1 kB
+MAX_PIXELS = 100_000     # largest canvas size and |coordinate| accepted in pose JSON (40 MP images are ~8000 px)
+
 
 class PoseFormatError(ValueError):
     """A pose file or array that does not follow the conventions above."""
@@ -67,7 +72,7 @@ def validate_pose(pose, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
     """
     try:
         arr = np.asarray(pose, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a Python int beyond float range
         raise PoseFormatError(f"pose is not numeric: {exc}") from None
     if arr.shape != (NUM_JOINTS, 2):
         raise PoseFormatError(f"pose must have shape (18, 2) of (x, y) pixels, got {arr.shape}")
@@ -147,16 +152,14 @@ def pose_to_openpose_json(pose: np.ndarray, width: int = WIDTH, height: int = HE
 
 
 def pose_from_openpose_json(data, width: int = WIDTH, height: int = HEIGHT, person: int = 0) -> np.ndarray:
-    """Parse OpenPose JSON (dict or str) into a pose in a ``width`` x ``height`` frame.
+    """Parse OpenPose JSON (dict, str or bytes) into a pose in a ``width`` x ``height`` frame.
 
     A confidence of 0 marks a missing joint. When the file gives ``canvas_width``/``canvas_height`` that
     differ from the target frame, the pose is rescaled, so poses from editors with larger canvases work.
+    Values must be JSON numbers: numeric strings, booleans and null are refused, not converted.
     """
     if isinstance(data, (str, bytes)):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise PoseFormatError(f"pose JSON is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        data = _load_json(data)
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise PoseFormatError('pose JSON must be an object with a "people" list (OpenPose format)')
     if not data["people"]:
@@ -164,25 +167,70 @@ def pose_from_openpose_json(data, width: int = WIDTH, height: int = HEIGHT, pers
     if not 0 <= person < len(data["people"]):
         raise PoseFormatError(f"pose JSON has {len(data['people'])} people, no person {person}")
     entry = data["people"][person]
-    flat = entry.get("pose_keypoints_2d") if isinstance(entry, dict) else None
     if not isinstance(entry, dict):
-        raise PoseFormatError(f'each entry of "people" must be an object, got {type(entry).__name__}')
+        raise PoseFormatError(f'each entry of "people" must be an object, got {_json_kind(entry)}')
+    flat = entry.get("pose_keypoints_2d")
     if not isinstance(flat, list) or len(flat) != NUM_JOINTS * 3:
-        got = len(flat) if isinstance(flat, list) else type(flat).__name__
+        got = len(flat) if isinstance(flat, list) else _json_kind(flat)
         raise PoseFormatError(f'"pose_keypoints_2d" must list 18 joints x (x, y, confidence) = 54 numbers, got {got}')
-    try:
-        triples = np.asarray(flat, dtype=np.float32).reshape(NUM_JOINTS, 3)
-    except (TypeError, ValueError):
-        raise PoseFormatError('"pose_keypoints_2d" must contain only numbers') from None
-    if not np.isfinite(triples).all():
-        raise PoseFormatError('"pose_keypoints_2d" contains NaN or infinite values')
+    values = [_number(value, f'"pose_keypoints_2d" item {index}') for index, value in enumerate(flat)]
+    triples = np.asarray(values, dtype=np.float32).reshape(NUM_JOINTS, 3)
     pose = missing_pose()
     present = triples[:, 2] > 0
     pose[present] = triples[present, :2]
-    canvas = (data.get("canvas_width"), data.get("canvas_height"))
-    if all(isinstance(v, (int, float)) and v > 0 for v in canvas) and tuple(canvas) != (width, height):
-        pose = scale_pose(pose, (canvas[0], canvas[1]), (width, height))
+    canvas = _canvas(data)
+    if canvas is not None and canvas != (width, height):
+        pose = scale_pose(pose, canvas, (width, height))
     return validate_pose(pose, width, height)
+
+
+def _load_json(text: str | bytes):
+    """json.loads for pose JSON, every failure as a PoseFormatError: the size is capped, and a deeply nested or
+    huge-integer document (RecursionError / ValueError inside json) gets its own message."""
+    if len(text) > MAX_POSE_JSON:
+        raise PoseFormatError(f"pose JSON is longer than {MAX_POSE_JSON:,} characters (one pose is about 1,000)")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PoseFormatError(f"pose JSON is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise PoseFormatError("pose JSON is not UTF-8 text") from None
+    except RecursionError:
+        raise PoseFormatError("pose JSON is nested too deeply") from None
+    except ValueError:  # Python refuses integer literals of more than 4300 digits
+        raise PoseFormatError("pose JSON holds a number with too many digits") from None
+
+
+def _json_kind(value) -> str:
+    """What a parsed JSON value is, in JSON's words (for messages; never the value itself, which may be huge)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, numbers.Real):
+        return "a number"
+    kinds = {str: "a string", list: "a list", dict: "an object", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _number(value, what: str) -> float:
+    """``value`` as a float if it is a finite JSON number within +-MAX_PIXELS, else PoseFormatError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise PoseFormatError(f"{what} must be a number, got {_json_kind(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PoseFormatError(f"{what} is NaN or infinite")
+    if abs(value) > MAX_PIXELS:  # compared before float(): the integer may have hundreds of digits
+        raise PoseFormatError(f"{what} is out of range (pixel values lie within ±{MAX_PIXELS:,})")
+    return float(value)
+
+
+def _canvas(data: dict) -> tuple[float, float] | None:
+    """(canvas_width, canvas_height) when the file gives them (both, positive), None when it gives neither."""
+    if data.get("canvas_width") is None and data.get("canvas_height") is None:
+        return None
+    size = (_number(data.get("canvas_width"), '"canvas_width"'), _number(data.get("canvas_height"), '"canvas_height"'))
+    if min(size) < 1:
+        raise PoseFormatError(f'"canvas_width" and "canvas_height" must be at least 1 px, got {size[0]:g} x '
+                              f'{size[1]:g}')
+    return size
 
 
 def save_pose_json(path, pose: np.ndarray, width: int = WIDTH, height: int = HEIGHT) -> None:
@@ -190,7 +238,11 @@ def save_pose_json(path, pose: np.ndarray, width: int = WIDTH, height: int = HEI
 
 
 def load_pose_json(path, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
-    return pose_from_openpose_json(Path(path).read_text(), width, height)
+    """A pose JSON file (UTF-8); a file larger than any pose is refused before it is read."""
+    path = Path(path)
+    if path.stat().st_size > MAX_POSE_JSON:
+        raise PoseFormatError(f"{path} is larger than {MAX_POSE_JSON:,} bytes: not one pose (about 1 kB)")
+    return pose_from_openpose_json(path.read_bytes(), width, height)
 
 
 def parse_market_row(line: str) -> tuple[str, np.ndarray]:

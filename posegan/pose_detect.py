@@ -13,6 +13,7 @@ missing joint (-1, -1). Boxes are corners: (0, 0, W, H) is the whole image.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -32,8 +33,12 @@ from .image_io import downscale_long_side, load_image  # noqa: E402
 from .keypoints import HEIGHT, WIDTH, coco17_to_openpose18, is_present, missing_pose  # noqa: E402
 
 WEIGHTS_ENV = "POSEGAN_YOLO_WEIGHTS"
+TRUSTED_WEIGHTS_ENV = "POSEGAN_TRUSTED_YOLO_SHA256"  # comma-separated sha256 of custom weights the user vouches for
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "checkpoints" / "yolo11n-pose.pt"
 SHARED_WEIGHTS = "../shared/weights/yolo11n-pose.pt"  # where the project's copy comes from
+KNOWN_WEIGHTS = frozenset({  # sha256 of the official releases that may be loaded (checkpoints/README.md)
+    "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0",  # Ultralytics YOLO11n-pose
+})
 
 BOX_THRESHOLD = 0.25       # ultralytics' default person confidence
 # Measured on 1000 Market test crops against the OpenPose annotations (benchmarks/bench_detect.py, numbers in
@@ -52,6 +57,10 @@ GREY = (114, 114, 114)     # YOLO's own letterbox colour
 
 class NoPersonError(ValueError):
     """The detector found nobody in the image."""
+
+
+class UntrustedWeightsError(ValueError):
+    """A weights file that is neither a known release nor vouched for in $POSEGAN_TRUSTED_YOLO_SHA256."""
 
 
 @dataclass(eq=False)
@@ -135,6 +144,22 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def check_weights(path: Path) -> None:
+    """Raise :class:`UntrustedWeightsError` unless ``path`` is a weights file that may be loaded.
+
+    Ultralytics loads a ``.pt`` file with a full pickle load, and unpickling runs any code the file names, so a
+    weights file is as trusted as a program. Loaded are only the known releases (:data:`KNOWN_WEIGHTS`) and files
+    whose sha256 the user lists in $POSEGAN_TRUSTED_YOLO_SHA256 (a digest, not a path: a file swapped later is
+    refused again).
+    """
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    vouched = {d.strip().lower() for d in os.environ.get(TRUSTED_WEIGHTS_ENV, "").split(",")}
+    if digest not in KNOWN_WEIGHTS and digest not in vouched:
+        raise UntrustedWeightsError(
+            f"refusing to load {path}: it is not a known YOLO release (sha256 {digest}). A weights file is a pickle "
+            f"that can run code when it is loaded; if you trust this file, add its sha256 to ${TRUSTED_WEIGHTS_ENV}.")
+
+
 class PoseDetector:
     """YOLO11n-pose loaded once; :meth:`detect` may be called from several threads (one inference at a time)."""
 
@@ -149,10 +174,12 @@ class PoseDetector:
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, device: str = "cpu", **kwargs) -> PoseDetector:
-        """Load the weights (see :func:`resolve_weights`) and set up ultralytics' predictor now, not on first use."""
+        """Load the weights (see :func:`resolve_weights`; only trusted files, see :func:`check_weights`) and set up
+        ultralytics' predictor now, not on first use."""
         import torch
 
         path = resolve_weights(weights)
+        check_weights(path)
         threads, omp_threads = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
         from ultralytics import YOLO  # lazy: after the env settings above, and the import takes ~1 s
         model = YOLO(str(path), task="pose")

@@ -45,6 +45,24 @@ from .networks import Discriminator, Generator
 from .utils import available_cores, set_cpu_threads
 from .visualize import colourise_masks, draw_pose, image_grid, plot_training_log
 
+
+def trim_log(path: Path, step: int) -> int:
+    """Cut log.csv back to its header and its complete rows up to ``step``; return how many torn lines were dropped.
+
+    After a hard kill the log may run ahead of the checkpoint (those rows are redone), and its tail may be torn: a
+    row cut off before its line end, or NUL bytes where the file system had reserved space it never wrote.
+    """
+    text = path.read_text(errors="replace")
+    lines = text.splitlines()
+    if len(lines) > 1 and not text.endswith("\n"):
+        lines[-1] = ""  # a row without its line end was cut off mid-write
+    header, rows = lines[:1], lines[1:]
+    steps = [row.split(",", 1)[0] for row in rows]
+    kept = [row for row, first in zip(rows, steps) if first.isdigit() and int(first) <= step]
+    path.write_text("".join(line + "\n" for line in header + kept))
+    return sum(not first.isdigit() for first in steps)
+
+
 class Trainer:
     def __init__(self, cfg: PoseGANConfig | None, out_dir, data_root=None, split: str = "train",
                  sample_split: str = "test", resume: str | None = None, device: str | None = None):
@@ -271,10 +289,9 @@ class Trainer:
             (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
             log_path = self.out_dir / "log.csv"
             new_log = not log_path.exists()
-            if not new_log:  # after a hard kill the log may run ahead of the checkpoint: drop those rows
-                lines = log_path.read_text().splitlines()
-                kept = lines[:1] + [l for l in lines[1:] if int(l.split(",", 1)[0]) <= self.step]
-                log_path.write_text("".join(line + "\n" for line in kept))
+            torn = 0 if new_log else trim_log(log_path, self.step)
+            if torn:
+                self.log(f"warning: dropped {torn} torn line(s) from {log_path} (left by a hard kill mid-write)")
             log_file = open(log_path, "a", newline="")
             writer = csv.writer(log_file)
             if new_log:

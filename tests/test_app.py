@@ -4,8 +4,13 @@ The app is launched once for the module, in-process on a free port, with the shi
 (``checkpoints/posegan-market-small.pt``; export it first, see ``python -m posegan export --help``).
 Run: ``python -m pytest tests/test_app.py -q``
 """
+import io
 import json
 import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -20,11 +25,12 @@ from PIL import Image  # noqa: E402
 
 from demo.panels import skips_panel  # noqa: E402
 from posegan.keypoints import interpolate_poses  # noqa: E402
-from demo.studio import load_presets, parse_pose  # noqa: E402
-from demo.ui import pose_json  # noqa: E402
+from demo.studio import DEFAULT_CHECKPOINT, Studio, load_presets, parse_pose  # noqa: E402
+from demo.ui import CONCURRENCY, build_demo, pose_json  # noqa: E402
 from posegan.inference import PoseTransfer  # noqa: E402
 from posegan.keypoints import is_present, pose_from_openpose_json, pose_to_openpose_json  # noqa: E402
 from posegan.networks import Generator  # noqa: E402
+from test_checkpoint import damaged_checkpoint  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "examples"
 MARKET_PHOTO = EXAMPLES / "market-0161_c3s3_033028_07.jpg"
@@ -45,6 +51,37 @@ def read_image(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+def upload(http: httpx.Client, path) -> dict:
+    """Upload a file as the page does; returns the file reference that events take."""
+    response = http.post("gradio_api/upload", files={"files": (Path(path).name, Path(path).read_bytes())})
+    response.raise_for_status()
+    return {"path": response.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+
+def call(http: httpx.Client, name: str, data: list) -> tuple[str, list | str | None]:
+    """Run a public endpoint over raw HTTP (/gradio_api/call/<name>): ("complete" | "error", its data)."""
+    response = http.post(f"gradio_api/call/{name}", json={"data": data})
+    response.raise_for_status()
+    stream = http.get(f"gradio_api/call/{name}/{response.json()['event_id']}").text
+    event = stream.split("event: ")[-1].split("\n")[0]
+    return event, json.loads(stream.split("data: ")[-1])
+
+
+def run_like_the_page(http: httpx.Client, name: str, data: list) -> dict:
+    """Run a private event as the page does (join the queue by index, read the session's messages): the last message."""
+    config = http.get("config").json()
+    fn_index = next(dep["id"] for dep in config["dependencies"] if dep["api_name"] == name)
+    session = uuid.uuid4().hex
+    http.post("gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
+                                             "event_data": None, "trigger_id": None}).raise_for_status()
+    with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session}) as stream:
+        for line in stream.iter_lines():
+            message = json.loads(line[len("data:"):]) if line.startswith("data:") else {}
+            if message.get("msg") == "process_completed":
+                return message
+    raise AssertionError(f"{name} never completed")
+
+
 # ----------------------------------------------------------------------------------------------- API
 
 def test_only_detect_and_transfer_are_public(client):
@@ -52,18 +89,20 @@ def test_only_detect_and_transfer_are_public(client):
 
 
 def test_detect_crops_the_person_and_returns_openpose_json(client):
-    crop_path, pose_text = client.predict(handle_file(MARKET_PHOTO), api_name="/detect")
+    crop_path, pose_text, people = client.predict(handle_file(MARKET_PHOTO), api_name="/detect")
     crop = read_image(crop_path)
     pose = pose_from_openpose_json(pose_text)
     assert crop.shape == (128, 64, 3)
     assert np.array_equal(crop, read_image(MARKET_PHOTO))  # a Market crop is used as it is
     assert is_present(pose).sum() >= 12
+    assert people == 1
 
 
-def test_detect_picks_one_person_among_several(client):
-    crop_path, pose_text = client.predict(handle_file(CROWD_PHOTO), api_name="/detect")
+def test_detect_picks_one_person_among_several_and_says_how_many(client):
+    crop_path, pose_text, people = client.predict(handle_file(CROWD_PHOTO), api_name="/detect")
     assert read_image(crop_path).shape == (128, 64, 3)
     assert len(json.loads(pose_text)["people"]) == 1
+    assert people == 2  # the two players (tests/test_pose_detect.py: test_zidane_two_people_largest_first)
 
 
 def test_transfer_generates_the_target_pose(client):
@@ -74,14 +113,28 @@ def test_transfer_generates_the_target_pose(client):
     assert np.abs(walking.astype(int) - arms_out).mean() > 1  # the pose matters
 
 
+def pose_text_with(keypoint: int | None = None, raw: str = "", **fields) -> str:
+    """Valid pose JSON with keypoint value ``keypoint`` replaced by the JSON text ``raw``, or top-level fields set."""
+    data = pose_to_openpose_json(PRESETS["Arms out"]) | fields
+    if keypoint is not None:
+        data["people"][0]["pose_keypoints_2d"][keypoint] = "RAW"
+    return json.dumps(data).replace('"RAW"', raw)
+
+
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not valid JSON"),
     ('{"people": []}', "empty"),
     ('{"people": [{"pose_keypoints_2d": [1, 2, 1]}]}', "54 numbers"),
     ("", "empty"),
+    (pose_text_with(0, "9" * 400), r'item 0 is out of range'),                       # was OverflowError
+    ("[" * 40_000 + "]" * 40_000, "nested too deeply"),                             # was RecursionError
+    ("[" * 100_000 + "]" * 100_000, "longer than 100,000 characters"),
+    (pose_text_with(3, '"12.5"'), "item 3 must be a number, got a string"),          # was converted silently
+    (pose_text_with(2, "true"), "item 2 must be a number, got a boolean"),           # was 1.0
+    (pose_text_with(canvas_width=True), '"canvas_width" must be a number, got a boolean'),  # was a 1 px canvas
 ])
 def test_malformed_pose_json_is_a_clear_error(client, text, message):
-    with pytest.raises(AppError, match=message):
+    with pytest.raises(AppError, match=f"Invalid pose: .*{message}"):
         client.predict(handle_file(MARKET_PHOTO), text, api_name="/transfer")
 
 
@@ -124,8 +177,81 @@ def test_server_paths_cannot_be_read(app_url):
 def test_app_still_answers_after_errors(client):
     with pytest.raises(AppError):
         client.predict(handle_file(MARKET_PHOTO), "[1, 2", api_name="/transfer")
-    crop_path, _ = client.predict(handle_file(MARKET_PHOTO), api_name="/detect")
+    crop_path, _, _ = client.predict(handle_file(MARKET_PHOTO), api_name="/detect")
     assert read_image(crop_path).shape == (128, 64, 3)
+
+
+@pytest.mark.parametrize("route", ["run/transfer", "api/detect", "run/on_photo", "call/on_photo",
+                                   "call/v2/on_photo", "call/parse_pose", "call/generate"])
+def test_events_cannot_be_run_by_name_outside_the_queue_or_when_private(app_url, route):
+    """/run/ would skip the queue and its limits; private events answered /call/<name> although gradio_client
+    cannot name them."""
+    with httpx.Client(base_url=app_url, timeout=30) as http:
+        response = http.post(f"gradio_api/{route}", json={"data": [None]})
+    assert response.status_code == 404, response.text
+
+
+def test_raw_http_requests_run_at_most_two_at_a_time(app_url, monkeypatch):
+    """Six /call/transfer and six /run/transfer requests at once: the /run/ ones are refused and no more than
+    CONCURRENCY generations ever run together (before: /run/ ran 16 at once)."""
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def slow_transfer(self, photo, target_pose):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.5)
+        with lock:
+            running -= 1
+        return Image.new("RGB", (64, 128))
+    monkeypatch.setattr(Studio, "transfer_photo", slow_transfer)  # the app's handler calls it on its Studio
+    with httpx.Client(base_url=app_url, timeout=120) as http, ThreadPoolExecutor(12) as pool:
+        photo = upload(http, MARKET_PHOTO)
+        data = {"data": [photo, target_json()]}
+        runs = [pool.submit(http.post, "gradio_api/run/transfer", json=data) for _ in range(6)]
+        calls = [pool.submit(call, http, "transfer", data["data"]) for _ in range(6)]
+        assert [job.result().status_code for job in runs] == [404] * 6
+        assert [job.result()[0] for job in calls] == ["complete"] * 6
+    assert peak == CONCURRENCY
+
+
+def test_identical_requests_get_their_own_result_files(app_url):
+    """The same request twice at once: two files with the same complete content (before: one file, rewritten in
+    place while the other response was sending it)."""
+    with httpx.Client(base_url=app_url, timeout=120) as http, ThreadPoolExecutor(2) as pool:
+        data = [upload(http, MARKET_PHOTO), target_json()]
+        results = list(pool.map(lambda _: call(http, "transfer", data), range(2)))
+        urls = [output[0]["url"] for event, output in results]
+        downloads = [http.get(url).content for url in urls]
+    assert urls[0] != urls[1]
+    assert downloads[0] == downloads[1] and Image.open(io.BytesIO(downloads[0])).size == (64, 128)
+
+
+@pytest.mark.parametrize("size", [(50, 1), (1, 50), (7, 20)])
+def test_tiny_photo_is_a_clear_error_in_the_page_and_the_api(app_url, client, tmp_path, size):
+    """Before: a photo 1 px tall gave a bare "Error" in the page (the no-person fallback could not crop it)."""
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", size, "white").save(tiny)
+    with httpx.Client(base_url=app_url, timeout=60) as http:
+        message = run_like_the_page(http, "on_photo", [upload(http, tiny)])
+    assert not message["success"] and "too small to show a person" in message["output"]["error"]
+    with pytest.raises(AppError, match="too small to show a person"):
+        client.predict(handle_file(tiny), api_name="/detect")
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("empty", "the file is empty"),
+    ("truncated", "truncated or not a PyTorch checkpoint"),
+    ("bit-flipped", "do not match the sha256"),
+])
+def test_unusable_checkpoint_leaves_the_app_running_with_a_banner(tmp_path, damage, reason):
+    """Before: an empty or truncated --checkpoint crashed the app at start, a bit-flipped one served black images."""
+    path = damaged_checkpoint(DEFAULT_CHECKPOINT, tmp_path, damage)
+    studio = Studio(path)
+    assert studio.model is None and reason in studio.model_problem
+    banner = [block for block in build_demo(studio).blocks.values() if "pg-banner" in (block.elem_classes or [])]
+    assert len(banner) == 1 and f"cannot be used: {path}" in banner[0].value
 
 
 # ----------------------------------------------------------------------------------------------- helpers

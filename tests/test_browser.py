@@ -6,11 +6,14 @@ Screenshots go to test-artifacts/ (git-ignored); docs/screenshot-editor.png and 
 copies of its editor.png and features.png. Run: ``python -m pytest tests/test_browser.py -q``
 """
 import os
+import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+import httpx  # noqa: E402
 import pytest  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
@@ -42,12 +45,24 @@ def result_src(page) -> str:
     return page.locator("#result img").get_attribute("src")
 
 
+def image_bytes(app_url: str, src: str) -> bytes:
+    return httpx.get(urljoin(app_url, src), timeout=30).content
+
+
+def wait_for_result(page, app_url: str, content: bytes) -> None:
+    """Wait until the result image has these bytes (every result has a file and URL of its own: compare content)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while image_bytes(app_url, result_src(page)) != content:
+        assert time.monotonic() < deadline, "the expected result never came back"
+        page.wait_for_timeout(200)
+
+
 def panel_srcs(page) -> list[str]:
     """The skips panel's images: per level source features, warped features, masks; then part boxes."""
     return page.locator("#skips img").evaluate_all("images => images.map(image => image.getAttribute('src'))")
 
 
-def test_upload_drag_generate(page):
+def test_upload_drag_generate(page, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     target = page.locator("#target-editor [data-ready='1']")
     expect(target).to_have_count(1)  # the editor's listeners are attached
@@ -93,8 +108,7 @@ def test_upload_drag_generate(page):
     # Live mode again, then Undo: the editor sends the previous pose and the first result comes back.
     page.get_by_label("Regenerate when a pose changes").check()
     target.locator("button[data-action='undo']").click()
-    page.wait_for_function("(first) => document.querySelector('#result img')?.getAttribute('src') === first",
-                           arg=first_image)
+    wait_for_result(page, app_url, image_bytes(app_url, first_image))
     assert float(dot.get_attribute("cx")) == before[0]
 
     # The comparison with plain skips (live: no click needed) adds the two generated images to the panel.

@@ -62,3 +62,29 @@ def test_transfer_with_malformed_pose_json_fails_clearly(tmp_path):
                              "--target-pose", str(tmp_path / "bad.json"), "--source-pose", str(tmp_path / "bad.json"),
                              "--checkpoint", str(tmp_path / "missing.pt")], capture_output=True, text=True)
     assert result.returncode == 2 and "54 numbers" in result.stderr
+
+
+HOSTILE_POSES = {  # before: RecursionError / OverflowError tracebacks, a numeric string accepted silently
+    "nested": ("[" * 40_000 + "]" * 40_000, "nested too deeply"),
+    "400 digits": ('{"people": [{"pose_keypoints_2d": [' + "9" * 400 + ", 1" * 53 + "]}]}", "item 0 is out of range"),
+    "string": ('{"people": [{"pose_keypoints_2d": ["1"' + ", 1" * 53 + "]}]}", "item 0 must be a number"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_POSES)
+def test_transfer_refuses_hostile_pose_json_in_one_line(tmp_path, capsys, case):
+    text, message = HOSTILE_POSES[case]
+    (tmp_path / "pose.json").write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        main(["transfer", str(MINI_DATA / "samples" / "0617_c6s2_026818_06.jpg"), "--target-pose",
+              str(tmp_path / "pose.json"), "--checkpoint", str(tmp_path / "missing.pt")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_transfer_with_deeply_nested_pose_json_exits_without_a_traceback(tmp_path):
+    (tmp_path / "pose.json").write_text(HOSTILE_POSES["nested"][0])
+    result = subprocess.run([sys.executable, "-m", "posegan", "transfer",
+                             str(MINI_DATA / "samples" / "0617_c6s2_026818_06.jpg"), "--target-pose",
+                             str(tmp_path / "pose.json")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr == "error: pose JSON is nested too deeply\n"

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from posegan.keypoints import (COCO_TO_OPENPOSE, J, PoseFormatError, flip_pose, format_market_row, missing_pose,
-                               parse_market_row, pose_from_openpose_json, pose_to_openpose_json, read_market_csv,
-                               coco17_to_openpose18, scale_pose, validate_pose)
+from posegan.keypoints import (COCO_TO_OPENPOSE, J, PoseFormatError, flip_pose, format_market_row, load_pose_json,
+                               missing_pose, parse_market_row, pose_from_openpose_json, pose_to_openpose_json,
+                               read_market_csv, coco17_to_openpose18, scale_pose, validate_pose)
 
 
 def coco_keypoints(conf=0.9):
@@ -59,16 +59,42 @@ def test_openpose_json_from_larger_canvas_is_rescaled(frontal_pose):
     np.testing.assert_allclose(pose_from_openpose_json(data), frontal_pose, atol=1e-4)
 
 
+def keypoints_json(first: str, canvas: str = "") -> str:
+    """Pose JSON text whose first keypoint value is the JSON text ``first`` (the rest valid), plus ``canvas``."""
+    return '{"people": [{"pose_keypoints_2d": [' + first + ", 1" * 53 + "]}]" + canvas + "}"
+
+
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not valid JSON"),
     ('{"people": []}', "empty"),
     ('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}', "54 numbers"),
-    ('{"people": [{"pose_keypoints_2d": ' + json.dumps(["a"] * 54) + "}]}", "only numbers"),
+    ('{"people": [{"pose_keypoints_2d": ' + json.dumps(["a"] * 54) + "}]}", "item 0 must be a number, got a string"),
     ("[1, 2]", "people"),
+    (keypoints_json("9" * 400), "item 0 is out of range"),
+    (keypoints_json("9" * 5000), "a number with too many digits"),
+    (keypoints_json("1e999"), "item 0 is NaN or infinite"),
+    (keypoints_json("NaN"), "item 0 is NaN or infinite"),
+    (keypoints_json('"3"'), "item 0 must be a number, got a string"),
+    (keypoints_json("false"), "item 0 must be a number, got a boolean"),
+    (keypoints_json("null"), "item 0 must be a number, got null"),
+    (keypoints_json("1", ', "canvas_width": true, "canvas_height": 128'),
+     '"canvas_width" must be a number, got a boolean'),
+    (keypoints_json("1", ', "canvas_width": 64'), '"canvas_height" must be a number, got null'),
+    (keypoints_json("1", ', "canvas_width": 0, "canvas_height": 128'), "at least 1 px"),
+    ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
+    (" " * 100_001, "longer than 100,000 characters"),
+    (b"\xff\xfe\x00", "not UTF-8"),
 ])
 def test_malformed_pose_json_raises_clear_error(text, message):
     with pytest.raises(PoseFormatError, match=message):
         pose_from_openpose_json(text)
+
+
+def test_pose_json_file_far_larger_than_a_pose_is_not_read(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text(keypoints_json("1") + " " * 100_000)
+    with pytest.raises(PoseFormatError, match="larger than 100,000 bytes"):
+        load_pose_json(big)
 
 
 def test_validate_pose_marks_outside_joints_missing():

@@ -8,19 +8,25 @@ import hashlib
 import json
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from posegan import pose_detect
+from posegan.cli import main
 from posegan.image_io import load_image
 from posegan.keypoints import is_present, read_market_csv
 from posegan.annotate import annotate_folder, detect_images
-from posegan.pose_detect import (DEFAULT_WEIGHTS, WEIGHTS_ENV, NoPersonError, Person, PoseDetector, crop_person,
-                                 detect_pose_128x64, resolve_weights)
+from posegan.pose_detect import (DEFAULT_WEIGHTS, TRUSTED_WEIGHTS_ENV, WEIGHTS_ENV, NoPersonError, Person,
+                                 PoseDetector, UntrustedWeightsError, check_weights, crop_person, detect_pose_128x64,
+                                 resolve_weights)
+from test_checkpoint import RunsCode
 
 MARKET = Path(__file__).parent / "fixtures" / "market-mini" / "samples"
 # frontal, frontal with a second person at the edge, back view, two more (fixtures README)
@@ -85,6 +91,52 @@ def test_weights_resolution(monkeypatch, tmp_path):
         resolve_weights()  # a path that was asked for never falls back to another file
     monkeypatch.setenv(WEIGHTS_ENV, str(DEFAULT_WEIGHTS))
     assert resolve_weights() == DEFAULT_WEIGHTS
+
+
+@pytest.fixture
+def malicious_weights(tmp_path, monkeypatch) -> Path:
+    """A .pt file that creates ``tmp_path / "ran"`` when it is unpickled (as ultralytics would load it)."""
+    monkeypatch.delenv(TRUSTED_WEIGHTS_ENV, raising=False)
+    path = tmp_path / "evil.pt"
+    torch.save({"model": RunsCode(tmp_path / "ran")}, path)
+    return path
+
+
+def test_unknown_weights_are_refused_before_they_are_unpickled(malicious_weights, monkeypatch):
+    """Before: loading them ran the file's code (os.system in the original report)."""
+    refused = r"refusing to load .*evil\.pt: it is not a known YOLO release \(sha256 [0-9a-f]{64}\)"
+    with pytest.raises(UntrustedWeightsError, match=refused):
+        PoseDetector.load(malicious_weights)
+    monkeypatch.setenv(WEIGHTS_ENV, str(malicious_weights))
+    with pytest.raises(UntrustedWeightsError, match=refused):
+        pose_detect.get_detector()
+    assert not (malicious_weights.parent / "ran").exists()
+    torch.load(malicious_weights, weights_only=False)  # control: the file really runs code when unpickled
+    assert (malicious_weights.parent / "ran").exists()
+
+
+def test_weights_vouched_for_by_sha256_pass_the_check_until_they_change(malicious_weights, monkeypatch):
+    digest = hashlib.sha256(malicious_weights.read_bytes()).hexdigest()
+    monkeypatch.setenv(TRUSTED_WEIGHTS_ENV, f"{'0' * 64}, {digest.upper()}")
+    check_weights(malicious_weights)  # the user vouches for this exact file (not loaded here)
+    check_weights(DEFAULT_WEIGHTS)    # the known release stays allowed
+    malicious_weights.write_bytes(malicious_weights.read_bytes() + b"\n")
+    with pytest.raises(UntrustedWeightsError):
+        check_weights(malicious_weights)
+
+
+def test_cli_refuses_unknown_weights_in_one_line(malicious_weights, monkeypatch, capsys):
+    image = str(MARKET / DETECTION_CASES[0])
+    out = str(malicious_weights.parent / "out")
+    result = subprocess.run([sys.executable, "-m", "posegan", "detect", image, "--weights", str(malicious_weights),
+                             "--out", out], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("error: refusing to load")
+    assert result.stderr.count("\n") == 1, result.stderr
+    monkeypatch.setenv(WEIGHTS_ENV, str(malicious_weights))
+    with pytest.raises(SystemExit) as exc:
+        main(["annotate", "--images", str(MARKET), "--out", out + ".csv"])
+    assert exc.value.code == 2 and capsys.readouterr().err.startswith("error: refusing to load")
+    assert not (malicious_weights.parent / "ran").exists()
 
 
 def inside_box(person: Person, slack: float = 0.05) -> np.ndarray:

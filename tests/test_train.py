@@ -10,7 +10,7 @@ import torch
 
 from posegan.checkpoint import export_generator, export_training_state, load_checkpoint
 from posegan.inference import PoseTransfer
-from posegan.train import Trainer
+from posegan.train import Trainer, trim_log
 from conftest import MINI_DATA, REPO
 
 TINY = ["model.encoder_channels=[4, 8, 8, 8, 8, 8]", "model.decoder_channels=[8, 8, 8, 8, 4]",
@@ -107,6 +107,28 @@ def test_fresh_run_never_overwrites_an_existing_one(tmp_path):
     result = subprocess.run(train_command(tmp_path), capture_output=True, text=True)
     assert result.returncode == 2 and "--resume" in result.stderr
     assert (tmp_path / "latest.pt").read_bytes() == b"previous run"
+
+
+def test_trim_log_keeps_the_complete_rows_up_to_the_checkpoint(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_bytes(b"step,loss\r\n1,0.5\r\n2,0.4\r\n3,0.3\r\n4,0.")  # row 3 ran ahead of the checkpoint, 4 is torn
+    assert trim_log(log, 2) == 1
+    assert log.read_text() == "step,loss\n1,0.5\n2,0.4\n"
+
+
+def test_resume_drops_a_nul_padded_log_tail_with_a_warning(tiny_cfg, tmp_path, capsys):
+    """A hard kill can leave NUL bytes at the end of log.csv; resume used to fail on them ("invalid literal for
+    int()")."""
+    def trainer(resume=None):
+        return Trainer(None if resume else tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples",
+                       resume=resume, device="cpu")
+    trainer().run(max_steps=2)
+    log = tmp_path / "log.csv"
+    with open(log, "ab") as file:
+        file.write(b"\x00" * 512)
+    trainer(resume=str(tmp_path / "latest.pt")).run(max_steps=3)
+    assert f"warning: dropped 1 torn line(s) from {log}" in capsys.readouterr().out
+    assert [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]] == [1, 2, 3]
 
 
 def test_torchrun_two_cpu_processes(tmp_path):
