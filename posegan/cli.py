@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
+from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, DEFAULT_WEIGHTS_DIR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
 
 DEFAULT_CHECKPOINT = str(DEFAULT_GENERATOR)
 
@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
     p.add_argument("--out", default="runs/market-small", help="run directory (checkpoints, log.csv, samples/)")
-    p.add_argument("--data", help="Market-1501 folder (default: data.root of the config, ../shared/data/market1501)")
+    p.add_argument("--data", help="Market-1501 folder (default: data.root of the config, which defaults to "
+                                   f"{DEFAULT_DATA_ROOT})")
     p.add_argument("--split", default="train", choices=["train", "test", "samples"], help="pairs to train on")
     p.add_argument("--sample-split", default="test", choices=["train", "test", "samples"],
                    help="pairs shown in the sample grids")
@@ -163,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", help="generator trained with plain skips, evaluated as 'no_deform'")
     p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder")
     p.add_argument("--pairs", help="pair list (default: DATA/pairs-test.csv)")
-    p.add_argument("--weights-dir", default="../shared/weights", help="folder with the LPIPS and FID networks")
+    p.add_argument("--weights-dir", default=DEFAULT_WEIGHTS_DIR,
+                   help="folder with the LPIPS and FID networks (README: Metric weights)")
     p.add_argument("--metrics", help="comma-separated subset of: ssim,mask_ssim,l1,lpips,pckh,fid,fid_train (default: all)")
     p.add_argument("--limit", type=int, help="evaluate only the first N pairs")
     p.add_argument("--batch-size", type=int, default=32)
