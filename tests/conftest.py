@@ -1,4 +1,6 @@
-"""Shared fixtures: a tiny model config (diffusers-style dummy widths) and a 6-image Market fixture set."""
+"""Shared fixtures: a tiny model config (diffusers-style dummy widths), the Market fixture folder
+(``tests/fixtures/market-mini``: 8 test images, also the ``samples`` split, and 6 training images), the app on a free
+port; and ``--no-skips``, which fails a run where any test skipped (CI, ``.ci/run``)."""
 from __future__ import annotations
 
 import os

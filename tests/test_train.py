@@ -27,9 +27,9 @@ def train_command(out, *extra):
 
 
 def resume_command(out, *extra):
-    """Continue a run: the checkpoint's config applies, so no --config / model overrides."""
-    return [sys.executable, "-m", "posegan", "train", "--out", str(out), "--data", str(MINI_DATA),
-            "--split", "samples", "--sample-split", "samples", *extra]
+    """Continue a run: the checkpoint's config applies, so no --config / model overrides. The fixture folder is a
+    complete Market folder, so the default splits apply (train on train/, sample grids from test/)."""
+    return [sys.executable, "-m", "posegan", "train", "--out", str(out), "--data", str(MINI_DATA), *extra]
 
 
 def test_overfit_two_pairs_lowers_the_loss(tiny_cfg, tmp_path):
