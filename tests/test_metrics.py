@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from posegan.checkpoint import FORMAT, save_atomic
+from posegan.cli import main
 from posegan.config import DEFAULT_WEIGHTS_DIR
 from posegan.evaluate import evaluate
 from posegan.metrics import PAIR_METRICS, check_metric_names, fid, lpips_metric, summarise
@@ -169,10 +170,12 @@ def test_evaluate_tiny_model_on_fixed_pairs_is_deterministic(tiny_cfg, tmp_path,
     assert "copy_source" in (out / "table.md").read_text() and (out / "samples.png").exists()
 
 
-def test_copy_source_baseline_needs_no_checkpoint(tmp_path):
-    report = evaluate(None, MINI_DATA, tmp_path, weights_dir=tmp_path / "none", limit=4, metric_names=["ssim", "l1"],
-                      split="samples")
-    assert list(report["results"]) == ["copy_source"]
+def test_copy_source_baseline_needs_no_checkpoint_on_the_fixture_folder(tmp_path):
+    """The CLI on the fixture folder as a user would call it: its test split, no checkpoint, no metric weights."""
+    main(["evaluate", "--checkpoint", "none", "--data", str(MINI_DATA), "--metrics", "ssim,l1", "--limit", "4",
+          "--out", str(tmp_path), "--no-cache"])
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(report["results"]) == ["copy_source"] and report["pairs"] == 4
 
 
 def test_cached_evaluation_reuses_results_and_recomputes_a_new_checkpoint(tiny_cfg, tmp_path, monkeypatch,
