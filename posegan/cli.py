@@ -1,4 +1,4 @@
-"""Command line: ``posegan {train,export,transfer,evaluate,detect,annotate,pairs,bench} --help``.
+"""Command line: ``posegan {train,export,transfer,evaluate,detect,annotate,pairs,bench,space} --help``.
 
 ``posegan`` is the console script of ``pip install -e .``; ``python -m posegan`` is the same from the repository root.
 Each subcommand parses its options and calls one library function, so everything is scriptable from Python.
@@ -21,6 +21,7 @@ EPILOG = """examples:
   posegan detect photo.jpg --out detections/
   posegan pairs --annotations annotations-train.csv --out pairs-train.csv
   posegan bench --config configs/market-small.yaml --out results/bench.json
+  posegan space --out ../posegan-space
 """
 
 
@@ -129,6 +130,11 @@ def _pairs(args, parser):
         writer.writerows(pairs)
     print(f"wrote {len(pairs)} pairs to {args.out}")
 
+
+def _space(args, parser):
+    from .space import assemble_space
+    written = assemble_space(args.out)
+    print(f"wrote a Hugging Face Space to {args.out}: {', '.join(str(p) for p in written)}")
 
 
 def _bench(args, parser):
@@ -241,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=10, help="timed iterations per measurement")
     p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder (its samples/ pairs are the inputs)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("space", help="assemble a Hugging Face Space folder (app, weights, LFS attributes)",
+                       formatter_class=fmt)
+    p.add_argument("--out", required=True, help="Space folder, e.g. a clone of the Space (its .git is kept)")
+    p.set_defaults(func=_space)
     return parser
 
 

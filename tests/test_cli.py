@@ -18,7 +18,8 @@ SAMPLE_POSE = REPO / "demo" / "examples" / "target-pose-walking-left.json"  # th
 from test_train import resume_command, train_command
 
 
-@pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "pairs", "bench"])
+@pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "pairs", "bench",
+                                     "space"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
