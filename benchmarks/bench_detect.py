@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from posegan.config import DEFAULT_DATA_ROOT  # noqa: E402
 from posegan.image_io import load_image  # noqa: E402
 from posegan.metrics.pckh import pckh_joint_hits  # noqa: E402
 from posegan.keypoints import JOINT_NAMES, coco17_to_openpose18, is_present, read_market_csv  # noqa: E402
@@ -118,7 +119,7 @@ def time_call(fn, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="../shared/data/market1501", help="Market folder (default: %(default)s)")
+    parser.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market folder (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=1000, help="test images to score (default: %(default)s)")
     parser.add_argument("--thresholds", default="0.3,0.4,0.5,0.6,0.7",
                         help="keypoint thresholds (default: %(default)s)")

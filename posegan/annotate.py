@@ -49,7 +49,8 @@ def detect_images(paths: list[str], out_dir: str, write_json: bool = True, weigh
             save_pose_json(outputs[-1], crop.pose)
         summary.update(people=len(people), box=[round(v, 1) for v in person.box], score=round(person.score, 3),
                        joints=int(is_present(crop.pose).sum()), outputs=[str(p) for p in outputs])
-        print(f"[{number}/{len(paths)}] {path}: {len(people)} people, chosen box {summary['box']} "
+        counted = f"{len(people)} {'person' if len(people) == 1 else 'people'}"
+        print(f"[{number}/{len(paths)}] {path}: {counted}, chosen box {summary['box']} "
               f"(score {summary['score']}), {summary['joints']}/18 joints -> {out / stem}*", file=sys.stderr, flush=True)
         summaries.append(summary)
     failed = sum(s["error"] is not None for s in summaries)

@@ -1,5 +1,6 @@
-"""Command line: ``python -m posegan {train,export,transfer,evaluate,detect,annotate,bench} --help``.
+"""Command line: ``posegan {train,export,transfer,evaluate,detect,annotate,pairs,bench,space} --help``.
 
+``posegan`` is the console script of ``pip install -e .``; ``python -m posegan`` is the same from the repository root.
 Each subcommand parses its options and calls one library function, so everything is scriptable from Python.
 """
 from __future__ import annotations
@@ -8,18 +9,31 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
+from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, DEFAULT_WEIGHTS_DIR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
 
 DEFAULT_CHECKPOINT = str(DEFAULT_GENERATOR)
 
 EPILOG = """examples:
-  python -m posegan train --config configs/market-small.yaml --out runs/market-small --max-minutes 30
-  python -m posegan train --out runs/market-small --resume --max-minutes 30
-  python -m posegan export runs/market-small/latest.pt checkpoints/posegan-market-small.pt
-  python -m posegan transfer photo.png --target-pose pose.json --out generated.png
-  python -m posegan detect photo.jpg --out detections/
-  python -m posegan bench --config configs/market-small.yaml --out results/bench.json
+  posegan train --config configs/market-small.yaml --out runs/market-small --max-minutes 30
+  posegan train --out runs/market-small --resume --max-minutes 30
+  posegan export runs/market-small/latest.pt checkpoints/posegan-market-small.pt
+  posegan transfer photo.png --target-pose demo/examples/target-pose-walking-left.json --scale 4 --out generated.png
+  posegan detect photo.jpg --out detections/
+  posegan pairs --annotations annotations-train.csv --out pairs-train.csv
+  posegan bench --config configs/market-small.yaml --out results/bench.json
+  posegan space --out ../posegan-space
 """
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" to an option's help only where it says something: not for None, False or an empty
+    list, and not where the help already states the default."""
+
+    def _get_help_string(self, action):
+        default = action.default
+        if default is None or default is False or default == [] or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _train(args, parser):
@@ -65,9 +79,12 @@ def _export(args, parser):
 
 
 def _transfer(args, parser):
+    from PIL import Image
     from .image_io import load_image
     from .inference import PoseTransfer
     from .keypoints import load_pose_json
+    if args.scale < 1:
+        parser.error(f"--scale must be a positive whole number, got {args.scale}")
     image = load_image(args.source)  # inputs first: a bad file fails before the model loads
     target = load_pose_json(args.target_pose)
     source = load_pose_json(args.source_pose) if args.source_pose else None
@@ -79,8 +96,11 @@ def _transfer(args, parser):
         crop = detect_pose_128x64(image)[0]
         image, source = crop.image, crop.pose
     result = pt(image, target, source, deformable=not args.plain_skips)
-    result.image.save(args.out)
-    print(f"wrote {args.out}")
+    # Nearest neighbour: every generated pixel becomes a scale x scale block, so the enlargement shows exactly what
+    # the generator made, artefacts included (as the app and the sample grids do); a smooth filter would hide them.
+    output = result.image.resize((result.image.width * args.scale, result.image.height * args.scale), Image.NEAREST)
+    output.save(args.out)
+    print(f"wrote {args.out} ({output.width}x{output.height})")
 
 
 def _detect(args, parser):
@@ -99,6 +119,24 @@ def _annotate(args, parser):
     print(f"wrote {rows} rows to {args.out}")
 
 
+def _pairs(args, parser):
+    import csv
+    from .data import build_pairs
+    from .keypoints import read_market_csv
+    pairs = build_pairs(read_market_csv(args.annotations))
+    with open(args.out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["from", "to"])
+        writer.writerows(pairs)
+    print(f"wrote {len(pairs)} pairs to {args.out}")
+
+
+def _space(args, parser):
+    from .space import assemble_space
+    written = assemble_space(args.out)
+    print(f"wrote a Hugging Face Space to {args.out}: {', '.join(str(p) for p in written)}")
+
+
 def _bench(args, parser):
     from .bench import run_benchmarks
     run_benchmarks(args.config, args.out, threads=args.threads, iterations=args.iterations, data_root=args.data)
@@ -114,17 +152,19 @@ def _evaluate(args, parser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m posegan", description=__doc__.splitlines()[0],
+    prog = "posegan" if Path(sys.argv[0]).name == "posegan" else "python -m posegan"  # console script or -m
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0],
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
 
     p = sub.add_parser("train", help="train a model (resumable)", formatter_class=fmt)
     p.add_argument("--config", help="YAML config, e.g. configs/market-small.yaml (not needed with --resume)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
     p.add_argument("--out", default="runs/market-small", help="run directory (checkpoints, log.csv, samples/)")
-    p.add_argument("--data", help="Market-1501 folder (default: data.root of the config, ../shared/data/market1501)")
+    p.add_argument("--data", help="Market-1501 folder (default: data.root of the config, which defaults to "
+                                   f"{DEFAULT_DATA_ROOT})")
     p.add_argument("--split", default="train", choices=["train", "test", "samples"], help="pairs to train on")
     p.add_argument("--sample-split", default="test", choices=["train", "test", "samples"],
                    help="pairs shown in the sample grids")
@@ -153,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-pose", help="OpenPose JSON of the source pose (default: detected)")
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="generator checkpoint")
     p.add_argument("--out", default="generated.png", help="output PNG")
+    p.add_argument("--scale", type=int, default=1,
+                   help="enlarge the 64x128 output this many times (nearest neighbour: the pixels stay visible)")
     p.add_argument("--plain-skips", action="store_true", help="switch the deformable warping off (comparison)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_transfer)
@@ -163,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", help="generator trained with plain skips, evaluated as 'no_deform'")
     p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder")
     p.add_argument("--pairs", help="pair list (default: DATA/pairs-test.csv)")
-    p.add_argument("--weights-dir", default="../shared/weights", help="folder with the LPIPS and FID networks")
+    p.add_argument("--weights-dir", default=DEFAULT_WEIGHTS_DIR,
+                   help="folder with the LPIPS and FID networks (README: Metric weights)")
     p.add_argument("--metrics", help="comma-separated subset of: ssim,mask_ssim,l1,lpips,pckh,fid,fid_train (default: all)")
     p.add_argument("--limit", type=int, help="evaluate only the first N pairs")
     p.add_argument("--batch-size", type=int, default=32)
@@ -190,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="YOLO pose weights (default: checkpoints/yolo11n-pose.pt)")
     p.set_defaults(func=_annotate)
 
+    p = sub.add_parser("pairs", help="write the pair list of a Market-style pose CSV (the paper's rule)",
+                       formatter_class=fmt)
+    p.add_argument("--annotations", required=True, help="pose CSV (name:keypoints_y:keypoints_x)")
+    p.add_argument("--out", required=True, help="output CSV (from,to): every ordered pair of two images of the same "
+                                                "person, both with shoulders and hips, ids -1 and 0000 left out")
+    p.set_defaults(func=_pairs)
+
     p = sub.add_parser("bench", help="time generator inference and training steps", formatter_class=fmt)
     p.add_argument("--config", action="append", help="config(s) to time (default: market-small and market-paper)")
     p.add_argument("--out", default="results/bench.json", help="JSON output")
@@ -197,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=10, help="timed iterations per measurement")
     p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder (its samples/ pairs are the inputs)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("space", help="assemble a Hugging Face Space folder (app, weights, LFS attributes)",
+                       formatter_class=fmt)
+    p.add_argument("--out", required=True, help="Space folder, e.g. a clone of the Space (its .git is kept)")
+    p.set_defaults(func=_space)
     return parser
 
 

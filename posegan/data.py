@@ -1,6 +1,6 @@
 """Market-1501 pose-transfer pairs (paper §5 "Datasets"; design doc ``deformable-gan.md`` §2, §7.1).
 
-Layout of ``--data`` (default ``../shared/data/market1501``): ``{train,test}/`` 64x128 JPEGs,
+Layout of ``--data`` (default ``shared/data/market1501`` beside the repository, README "Market-1501 data"): ``{train,test}/`` 64x128 JPEGs,
 ``annotations-{train,test}.csv`` (``name:keypoints_y:keypoints_x``), ``pairs-{train,test}.csv`` (``from,to``);
 ``samples/`` holds a small set with ``annotations.csv`` and ``pairs.csv``.
 
@@ -93,7 +93,7 @@ class MarketPoseDataset(torch.utils.data.Dataset):
         folder, annotations, pairs = SPLIT_FILES[split]
         if not (root / annotations).is_file():
             raise FileNotFoundError(f"Market-1501 annotations not found at {root / annotations}; pass --data "
-                                    "pointing at the market1501 folder (see ../shared/data/market1501/README.md)")
+                                    "pointing at a folder laid out as README.md's 'Market-1501 data' describes")
         self.image_dir = root / folder
         self.poses = read_market_csv(root / annotations)
         self.pairs = read_pairs(pairs_csv or root / pairs)[:limit]

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from . import metrics as metric_registry
+from .config import DEFAULT_WEIGHTS_DIR
 from .data import MarketPoseDataset, tensor_to_image
 from .image_io import load_image
 from .inference import PoseTransfer
@@ -67,7 +68,7 @@ def training_set_statistics(data_root, weights_dir, cache: EvalCache) -> tuple[t
     return cache.reference_statistics([f.name for f in files], file_digest(Path(weights_dir) / INCEPTION), compute), len(files)
 
 
-def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir="../shared/weights", limit=None,
+def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT_WEIGHTS_DIR, limit=None,
              metric_names=None, ablation=None, batch_size: int = 32, device: str = "cpu", split: str = "test",
              cache_dir=None) -> dict:
     """Generate every pair of ``split`` (or ``pairs_csv``) with each method and score it; returns the report.

@@ -102,8 +102,9 @@ def _limb_present(pose: np.ndarray, present: np.ndarray, proximal: int, distal: 
                 and np.linalg.norm(pose[distal] - pose[proximal]) >= MIN_LIMB_LENGTH)
 
 
-def part_affines(src_pose: np.ndarray, tgt_pose: np.ndarray, height: int = HEIGHT, width: int = WIDTH):
+def part_affines(src_pose: np.ndarray, tgt_pose: np.ndarray, height: int = HEIGHT):
     """Per-part affines target -> source in pixels and their validity: (float32[P, 2, 3], bool[P]).
+    ``height`` scales the fallback torso size when a pose shows no torso side.
 
     Invalid parts (no correspondence) get the identity and ``valid = False``; their masks must be zeroed
     (:func:`skip_inputs` does that).
@@ -176,7 +177,7 @@ def skip_inputs(src_pose: np.ndarray, tgt_pose: np.ndarray, height: int = HEIGHT
 
     Masks of parts without a valid affine are zeroed, so those parts contribute 0 to the max (doc §3.6).
     """
-    affines, valid = part_affines(src_pose, tgt_pose, height, width)
+    affines, valid = part_affines(src_pose, tgt_pose, height)
     masks = part_masks(tgt_pose, height, width) * valid[:, None, None].astype(np.float32)
     return affines, masks
 

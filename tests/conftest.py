@@ -1,4 +1,6 @@
-"""Shared fixtures: a tiny model config (diffusers-style dummy widths) and a 6-image Market fixture set."""
+"""Shared fixtures: a tiny model config (diffusers-style dummy widths), the Market fixture folder
+(``tests/fixtures/market-mini``: 8 test images, also the ``samples`` split, and 6 training images), the app on a free
+port; and ``--no-skips``, which fails a run where any test skipped (CI, ``.ci/run``)."""
 from __future__ import annotations
 
 import os
@@ -17,6 +19,25 @@ from posegan.keypoints import read_market_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MINI_DATA = Path(__file__).parent / "fixtures" / "market-mini"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--no-skips", action="store_true",
+                     help="fail the run if any test was skipped (CI, where every test's files and browser exist)")
+
+
+def _skipped(config) -> list:
+    return config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.getoption("--no-skips") and _skipped(config):
+        terminalreporter.write_line(f"--no-skips: {len(_skipped(config))} skipped, so this run fails", red=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if session.config.getoption("--no-skips") and exitstatus == pytest.ExitCode.OK and _skipped(session.config):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

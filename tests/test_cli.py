@@ -3,21 +3,36 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from posegan.checkpoint import load_checkpoint
 from posegan.cli import main
+from posegan.data import read_pairs
 from posegan.keypoints import read_market_csv, save_pose_json
 from conftest import MINI_DATA, REPO
+
+SAMPLE_POSE = REPO / "demo" / "examples" / "target-pose-walking-left.json"  # the target pose shipped for the CLI
 from test_train import resume_command, train_command
 
 
-@pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "bench"])
+@pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "pairs", "bench",
+                                     "space"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
-    assert exc.value.code == 0 and "usage:" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert exc.value.code == 0 and "usage:" in out
+    assert "(default: None)" not in out and ")(default" not in out  # a default is stated once, or not at all
+
+
+def test_pairs_follows_the_paper_rule(tmp_path, capsys):
+    out = tmp_path / "pairs.csv"
+    main(["pairs", "--annotations", str(MINI_DATA / "samples" / "annotations.csv"), "--out", str(out)])
+    assert sorted(read_pairs(out)) == sorted(read_pairs(MINI_DATA / "samples" / "pairs.csv"))  # the same rule
+    assert f"wrote 12 pairs to {out}" in capsys.readouterr().out
 
 
 def test_train_dry_run_and_bad_override(capsys):
@@ -45,15 +60,15 @@ def test_train_export_transfer(tmp_path):
     assert exc.value.code == 2
     assert load_checkpoint(tmp_path / "resumed" / "latest.pt")["step"] == 3
 
-    poses = read_market_csv(MINI_DATA / "samples" / "annotations.csv")
-    source, target = "0617_c6s2_026818_06.jpg", "0617_c3s2_033037_01.jpg"
-    save_pose_json(tmp_path / "source.json", poses[source])
-    save_pose_json(tmp_path / "target.json", poses[target])
-    out = tmp_path / "generated.png"
-    main(["transfer", str(MINI_DATA / "samples" / source), "--target-pose", str(tmp_path / "target.json"),
-          "--source-pose", str(tmp_path / "source.json"), "--checkpoint", str(shipped), "--out", str(out)])
-    from PIL import Image
-    assert Image.open(out).size == (64, 128)
+    source = "0617_c6s2_026818_06.jpg"
+    save_pose_json(tmp_path / "source.json", read_market_csv(MINI_DATA / "samples" / "annotations.csv")[source])
+    transfer = ["transfer", str(MINI_DATA / "samples" / source), "--target-pose", str(SAMPLE_POSE),
+                "--source-pose", str(tmp_path / "source.json"), "--checkpoint", str(shipped)]
+    main(transfer + ["--out", str(tmp_path / "generated.png")])
+    main(transfer + ["--out", str(tmp_path / "enlarged.png"), "--scale", "3"])
+    generated, enlarged = (np.asarray(Image.open(tmp_path / name)) for name in ("generated.png", "enlarged.png"))
+    assert generated.shape == (128, 64, 3) and enlarged.shape == (384, 192, 3)
+    assert (enlarged == generated.repeat(3, axis=0).repeat(3, axis=1)).all()  # nearest neighbour: 3x3 blocks
 
 
 def test_transfer_with_malformed_pose_json_fails_clearly(tmp_path):

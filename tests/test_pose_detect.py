@@ -253,7 +253,7 @@ def test_concurrent_detection_matches_sequential(detector):
 def test_detect_images_writes_outputs_and_skips_a_bad_file(tmp_path, assets, capsys):
     bad = tmp_path / "broken.jpg"
     bad.write_text("not a picture")
-    paths = [str(assets / "zidane.jpg"), str(bad), str(MARKET / "0617_c6s2_026818_06.jpg")]
+    paths = [str(assets / "zidane.jpg"), str(bad), str(MARKET / "0153_c4s1_025451_01.jpg")]
     summaries = detect_images(paths, str(tmp_path / "out"))
     assert [s["error"] is None for s in summaries] == [True, False, True]
     assert "not an image file" in summaries[1]["error"]
@@ -261,11 +261,12 @@ def test_detect_images_writes_outputs_and_skips_a_bad_file(tmp_path, assets, cap
     out = tmp_path / "out"
     assert Image.open(out / "zidane_crop.png").size == (64, 128)
     assert Image.open(out / "zidane_annotated.png").size == (1280, 720)
-    pose_json = json.loads((out / "0617_c6s2_026818_06.json").read_text())
+    pose_json = json.loads((out / "0153_c4s1_025451_01.json").read_text())
     assert (pose_json["canvas_width"], pose_json["canvas_height"]) == (64, 128)
     assert len(pose_json["people"][0]["pose_keypoints_2d"]) == 54
     printed = capsys.readouterr().err
     assert "[2/3]" in printed and "skipped" in printed and "done: 2 of 3" in printed
+    assert "zidane.jpg: 2 people," in printed and "025451_01.jpg: 1 person," in printed
 
 
 def test_annotate_folder_writes_market_csv(tmp_path, market_annotations):

@@ -27,9 +27,23 @@ def train_command(out, *extra):
 
 
 def resume_command(out, *extra):
-    """Continue a run: the checkpoint's config applies, so no --config / model overrides."""
-    return [sys.executable, "-m", "posegan", "train", "--out", str(out), "--data", str(MINI_DATA),
-            "--split", "samples", "--sample-split", "samples", *extra]
+    """Continue a run: the checkpoint's config applies, so no --config / model overrides. The fixture folder is a
+    complete Market folder, so the default splits apply (train on train/, sample grids from test/)."""
+    return [sys.executable, "-m", "posegan", "train", "--out", str(out), "--data", str(MINI_DATA), *extra]
+
+
+def wait_until(proc, condition, what: str, timeout: float = 120):
+    """Poll ``condition()`` while the training process ``proc`` runs; fail if it exits first or time runs out."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc.poll() is None, f"training exited (code {proc.returncode}) before {what}"
+        assert time.time() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.05)
+
+
+def logged_steps(log) -> int:
+    """Rows of a run's log.csv (log_every=1: one per finished step)."""
+    return len(log.read_text().splitlines()) - 1 if log.exists() else 0
 
 
 def test_overfit_two_pairs_lowers_the_loss(tiny_cfg, tmp_path):
@@ -59,9 +73,7 @@ def test_sigterm_saves_and_resume_continues_the_step_count(tmp_path):
     proc = subprocess.Popen(train_command(out, "--max-steps", "100000"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     log = out / "log.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 4):
-        time.sleep(0.2)
+    wait_until(proc, lambda: logged_steps(log) >= 3, "3 logged steps")
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, output
@@ -85,10 +97,10 @@ def test_sigkill_leaves_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(train_command(out, "--max-steps", "100000", "--set", "train.checkpoint_minutes=0"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (out / "latest.pt").exists():
-        time.sleep(0.1)
-    time.sleep(1.0)  # let it be killed somewhere inside a later write or step
+    # checkpoint_minutes=0 writes latest.pt after every step. Once a checkpoint exists and 3 steps are logged, the
+    # run is inside a later step or checkpoint write: the kill lands there, as a power cut would.
+    wait_until(proc, lambda: (out / "latest.pt").exists() and logged_steps(out / "log.csv") >= 3,
+               "a checkpoint and 3 logged steps")
     proc.kill()
     proc.wait()
     ckpt = torch.load(out / "latest.pt", map_location="cpu", weights_only=True)

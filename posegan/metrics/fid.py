@@ -21,6 +21,7 @@ from scipy import linalg
 from torch.nn import functional as F
 
 from . import register_metric
+from .weight_files import missing_weights
 
 INCEPTION = "fid_inception_v3.pt"
 
@@ -29,7 +30,7 @@ INCEPTION = "fid_inception_v3.pt"
 def load_inception(weights_dir: str):
     path = Path(weights_dir) / INCEPTION
     if not path.is_file():
-        raise FileNotFoundError(f"FID needs {path} (see ../shared/weights/README.md); pass --weights-dir")
+        raise FileNotFoundError(f"FID: {missing_weights(weights_dir, [INCEPTION])}; pass --weights-dir")
     return torch.jit.load(str(path), map_location="cpu").eval()
 
 

@@ -1,8 +1,8 @@
 """LPIPS v0.1, AlexNet-lin (Zhang et al., CVPR 2018) with weights loaded from files, never downloaded.
 
 Uses the ``lpips`` package (0.1.4) built with ``pnet_rand=True`` (no backbone download) and then loads the
-ImageNet AlexNet features from ``alexnet_features.pth`` slice by slice, as ``shared/weights/README.md``
-describes. Images are compared at their native 128x64 resolution, RGB in [-1, 1] (GFLA protocol).
+ImageNet AlexNet features from ``alexnet_features.pth`` slice by slice (README.md "Metric weights" says where both
+files come from). Images are compared at their native 128x64 resolution, RGB in [-1, 1] (GFLA protocol).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import register_metric
+from .weight_files import missing_weights
 
 ALEX_FEATURES = "alexnet_features.pth"
 LPIPS_LINEAR = "lpips_alex_lin_v0.1.pth"
@@ -22,11 +23,10 @@ LPIPS_LINEAR = "lpips_alex_lin_v0.1.pth"
 @functools.lru_cache(maxsize=2)
 def load_lpips(weights_dir: str):
     import lpips
+    message = missing_weights(weights_dir, (ALEX_FEATURES, LPIPS_LINEAR))
+    if message:
+        raise FileNotFoundError(f"LPIPS: {message}; pass --weights-dir")
     weights_dir = Path(weights_dir)
-    for name in (ALEX_FEATURES, LPIPS_LINEAR):
-        if not (weights_dir / name).is_file():
-            raise FileNotFoundError(f"LPIPS needs {weights_dir / name} (see ../shared/weights/README.md); "
-                                    "pass --weights-dir")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torchvision's "pretrained is deprecated" notices
         model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False,
