@@ -9,10 +9,12 @@ const [W, H] = props.frame;
 const NS = 'http://www.w3.org/2000/svg';
 const MISSING = [-1, -1];
 const HISTORY_LIMIT = 200;
+const HIT_RADIUS = 3.2;          // frame px around a joint that grab it (12.8 screen px at x4): room for a finger
 
 const svg = element.querySelector('.pe-canvas');
 const photo = element.querySelector('.pe-photo');
 const limbLayer = element.querySelector('.pe-limbs');
+const ghostLayer = element.querySelector('.pe-ghosts');   // under the joints: a ghost never hides a joint
 const jointLayer = element.querySelector('.pe-joints');
 const status = element.querySelector('.pe-status');
 const checks = element.querySelector('.pe-checks');
@@ -48,11 +50,12 @@ const joints = props.joint_names.map((name, j) => {
   group.dataset.joint = j;
   const hit = document.createElementNS(NS, 'circle');   // larger invisible target, for fingers
   hit.setAttribute('class', 'pe-hit');
-  hit.setAttribute('r', 3.2);
+  hit.setAttribute('r', HIT_RADIUS);
   const dot = document.createElementNS(NS, 'circle');
   dot.setAttribute('class', 'pe-dot');
   dot.setAttribute('r', 1.5);
   dot.setAttribute('fill', props.colours[j]);
+  dot.style.color = props.colours[j];                    // a ghost's ring (currentColor in editor.css)
   const title = document.createElementNS(NS, 'title');   // joint name on hover
   group.append(hit, dot, title);
   jointLayer.appendChild(group);
@@ -78,18 +81,21 @@ for (const [index, preset] of props.presets.entries()) {
 
 // ---------------------------------------------------------------------------------------------- draw
 
+// A hidden joint is drawn as a ghost ring where showing it would put it: drag it (or double-click it) to show
+// it, without looking for it in the "Joints shown" list.
 function draw() {
   joints.forEach((joint, j) => {
     const shown = present(pose[j]);
-    joint.group.style.display = shown ? '' : 'none';
+    const [x, y] = shownAt(j);
+    joint.group.classList.toggle('pe-ghost', !shown);
+    const layer = shown ? jointLayer : ghostLayer;
+    if (joint.group.parentNode !== layer) layer.appendChild(joint.group);
     joint.box.checked = shown;
-    if (shown) {
-      for (const circle of [joint.hit, joint.dot]) {
-        circle.setAttribute('cx', pose[j][0]);
-        circle.setAttribute('cy', pose[j][1]);
-      }
-      joint.title.textContent = `${joint.name} (${round(pose[j][0])}, ${round(pose[j][1])})`;
+    for (const circle of [joint.hit, joint.dot]) {
+      circle.setAttribute('cx', x);
+      circle.setAttribute('cy', y);
     }
+    joint.title.textContent = shown ? `${joint.name} (${round(x)}, ${round(y)})` : `${joint.name} (hidden: drag to show)`;
     joint.group.classList.toggle('pe-selected', j === selected);
   });
   for (const {a, b, line} of limbs) {
@@ -163,23 +169,39 @@ function mirrored(p) {
   return props.flip.map((partner) => (present(p[partner]) ? [W - 1 - p[partner][0], p[partner][1]] : MISSING));
 }
 
+// Where a hidden joint comes back: where it was, else where the reset pose has it, else mirrored from its partner.
+function restoreSpot(j) {
+  const partner = pose[props.flip[j]];
+  const fallback = present(partner) ? [W - 1 - partner[0], partner[1]] : [W / 2, H / 2];
+  const spot = [lastSeen[j], props.reset_pose[j], fallback].find(present);
+  return [spot[0], spot[1]];
+}
+
+// Where joint j is drawn: its position, or its ghost's.
+function shownAt(j) {
+  return present(pose[j]) ? pose[j] : restoreSpot(j);
+}
+
 function setVisible(j, visible) {
   const next = copy(pose);
-  if (!visible) {
-    next[j] = MISSING;
-  } else {
-    // Put it back where it was, else where the reset pose has it, else mirrored from its partner.
-    const partner = pose[props.flip[j]];
-    const fallback = present(partner) ? [W - 1 - partner[0], partner[1]] : [W / 2, H / 2];
-    const spot = [lastSeen[j], props.reset_pose[j], fallback].find(present);
-    next[j] = [spot[0], spot[1]];
-  }
+  next[j] = visible ? restoreSpot(j) : MISSING;
   commit(next, `${joints[j].name} ${visible ? 'shown' : 'hidden'}`);
 }
 
 function framePoint(event) {
   const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(svg.getScreenCTM().inverse());
   return [round(Math.min(Math.max(point.x, 0), W - 1)), round(Math.min(Math.max(point.y, 0), H - 1))];
+}
+
+// The joint under the pointer, or null. While a joint is held the SVG captures the pointer, so the double-click
+// that ends two clicks on a joint targets the SVG itself: then the nearest joint within reach is the one.
+function jointAt(event) {
+  const group = event.target.closest('.pe-joint');
+  if (group) return Number(group.dataset.joint);
+  const [x, y] = framePoint(event);
+  const distance = (j) => Math.hypot(shownAt(j)[0] - x, shownAt(j)[1] - y);
+  const nearest = joints.map((_, j) => j).sort((a, b) => distance(a) - distance(b))[0];
+  return distance(nearest) <= HIT_RADIUS ? nearest : null;
 }
 
 // ---------------------------------------------------------------------------------------------- events
@@ -217,8 +239,8 @@ svg.addEventListener('pointerup', endDrag);
 svg.addEventListener('pointercancel', endDrag);
 
 svg.addEventListener('dblclick', (event) => {
-  const group = event.target.closest('.pe-joint');
-  if (group) setVisible(Number(group.dataset.joint), false);
+  const j = jointAt(event);
+  if (j !== null) setVisible(j, !present(pose[j]));
 });
 
 svg.addEventListener('keydown', (event) => {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import uuid
 from pathlib import Path
@@ -33,15 +34,22 @@ from .studio import MAX_ANIMATION_STEPS, Studio, UserInputError, parse_pose
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE / "examples"
-DEFAULT_TARGET = "Walking left (side)"  # a first target that visibly differs from most photos
+DEFAULT_TARGET = "Walking, front"       # a first target that differs from most photos and shows all 18 joints
 MAX_UPLOAD = "10mb"                      # per file; image_io also refuses images above 40 MP
 CONCURRENCY = 2                          # detector/generator calls at once: one per CPU core of a basic Space
+log = logging.getLogger("posegan.app")
 
 INTRO = """# PoseGAN Studio
 Re-pose a person with **Deformable GANs** ([Siarohin et al., CVPR 2018](https://arxiv.org/abs/1801.00055)),
 trained on Market-1501 at 128×64. Upload a photo of a person (or pick an example), then drag the joints of the
 **target pose**: the generator redraws the person in that pose. The tabs below show what happens inside its
 deformable skip connections and can animate the change."""
+
+# A new photo makes the messages about the previous one wrong: close them before it is processed.
+DISMISS_MESSAGES_JS = """(photo) => {
+  document.querySelectorAll('.toast-close').forEach((button) => button.click());
+  return photo;
+}"""
 
 DOWNLOAD_JS = """(text) => {
   const link = document.createElement('a');
@@ -118,13 +126,17 @@ class PublicEndpointsOnly:
 
 
 def shows_errors(handler):
-    """Raise the studio's errors meant for the user as gr.Error: shown in the page, and the app carries on."""
+    """Raise the studio's errors meant for the user as gr.Error: shown in the page, and the app carries on.
+
+    The server console gets one line per such error: a traceback would only say that the user's input was bad.
+    """
     @functools.wraps(handler)
     def wrapper(*args):
         try:
             return handler(*args)
         except (UserInputError, NoPersonError) as exc:
-            raise gr.Error(str(exc)) from None
+            log.warning("%s refused the input: %s", handler.__name__, exc)
+            raise gr.Error(str(exc), print_exception=False) from None
     return wrapper
 
 
@@ -158,8 +170,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
     def show_source(source):
         background = panels.png_data_uri(source.crop)
         return (source.crop, source.overview, source.message,
-                gr.update(value=source.pose, reset_pose=source.pose, background=background),
-                gr.update(reset_pose=source.pose, background=background))
+                PoseEditor.update(source.pose, reset_pose=source.pose, background=background),
+                PoseEditor.update(reset_pose=source.pose, background=background))
 
     @shows_errors
     def on_photo(path):
@@ -170,10 +182,7 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
             source = studio.detect(photo)
         except NoPersonError:
             source = studio.undetected(photo)
-            gr.Warning(source.message)
-        if source.people > 1:
-            gr.Info(source.message)
-        return show_source(source)
+        return show_source(source)  # the status line says what was found: no pop-up over the result
 
     @shows_errors
     def generate(crop, source_pose, target_pose, compare):
@@ -231,7 +240,7 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                 photo = PhotoInput(label="1 · Person photo", type="filepath", sources=["upload", "clipboard"],
                                    height=300, elem_id="photo")
                 status = gr.Markdown("Upload a photo of a person, or pick an example below.",
-                                     elem_classes="pg-status")
+                                     elem_id="status", elem_classes="pg-status")
                 overview = ResultImage(label="Detected people", show_label=False, interactive=False, height=180,
                                        buttons=[], elem_id="overview")
                 examples = gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[photo],
@@ -246,8 +255,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                            reset_pose=standing, photo_opacity=0.35, elem_id="target-editor")
             with gr.Column(scale=2, min_width=280, elem_classes="pg-result-column"):
                 gr.Markdown("### 4 · Result")
-                result = ResultImage(label="Generated", type="pil", format="png", interactive=False,
-                                     elem_id="result", elem_classes="pg-pixelated")
+                result = ResultImage(label="Generated", show_label=False, type="pil", format="png",
+                                     interactive=False, height=512, elem_id="result", elem_classes="pg-pixelated")
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
                 live = gr.Checkbox(True, label="Regenerate when a pose changes")
                 gr.Markdown(f"<small>Model: {studio.model_summary}</small>")
@@ -284,8 +293,9 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                               interactive=False, max_lines=14)
                     with gr.Column():
                         reference = PhotoInput(label="Reference photo: use its person's pose as the target",
-                                               type="filepath", sources=["upload", "clipboard"], height=260)
-                        reference_crop = ResultImage(label="Reference person", interactive=False, height=200,
+                                               type="filepath", sources=["upload", "clipboard"], height=260,
+                                               elem_id="reference")
+                        reference_crop = ResultImage(label="Reference person", interactive=False, height=300,
                                                      elem_id="reference-crop", elem_classes="pg-pixelated")
 
         # -------------------------------------------------------------------------------------- events
@@ -304,8 +314,10 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         # A new photo or a pose set by the app: regenerate once all its outputs are in place.
         # (photo.upload, not photo.change: replacing a photo fires change twice.)
         source_outputs = [crop, overview, status, source_editor, target_editor]
-        photo.upload(on_photo, [photo], source_outputs, **heavy, **private).success(**live_update)
-        examples.load_input_event.then(on_photo, [photo], source_outputs, **heavy, **private).success(**live_update)
+        photo.upload(on_photo, [photo], source_outputs, js=DISMISS_MESSAGES_JS, **heavy, **private).success(
+            **live_update)
+        examples.load_input_event.then(on_photo, [photo], source_outputs, js=DISMISS_MESSAGES_JS, **heavy,
+                                       **private).success(**live_update)
         animate_button.click(animate, [crop, source_editor, target_editor, steps], [animation], **heavy, **private)
 
         # Cheap and model-free: outside the "cpu" concurrency group, so they never wait behind a generation.

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny model config (diffusers-style dummy widths) and a 6-image Market fixture set."""
+"""Shared fixtures: a tiny model config (diffusers-style dummy widths), a 6-image Market fixture set, and the app
+served once per session with one headless Chromium for the browser tests."""
 from __future__ import annotations
 
 import os
@@ -62,3 +63,21 @@ def app_url():
     demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_options())
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download does not work offline
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless system Chromium driven by Playwright, started once (``apt-get install -y chromium``; without it the
+    browser tests fail, they never skip)."""
+    from playwright.sync_api import sync_playwright
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install -y chromium chromium-driver`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

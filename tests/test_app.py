@@ -280,3 +280,15 @@ def test_skips_panel_shows_learned_offsets_when_the_model_has_them(tiny_cfg):
     html = skips_panel(model(crop, PRESETS["Arms out"], PRESETS["Standing, front"]), crop)
     assert "learned offsets" in html
     assert html.count("<tr>") == 1 + tiny_cfg.model.warp_levels  # header + one row per warped level
+
+
+def test_user_errors_log_one_line_without_a_traceback(app_url, capfd, caplog):
+    """Before: every refused input (here a file that is not an image) printed a full traceback in the console."""
+    with httpx.Client(base_url=app_url, timeout=60) as http:
+        message = run_like_the_page(http, "on_photo", [upload(http, EXAMPLES / "ATTRIBUTION.md")])
+    assert not message["success"] and "not an image" in message["output"]["error"]
+    console = capfd.readouterr()
+    assert "Traceback" not in console.out + console.err, console
+    assert [(record.levelname, record.getMessage()) for record in caplog.records if record.name == "posegan.app"] == [
+        ("WARNING", "on_photo refused the input: This file cannot be used as a photo: not an image file: uploaded "
+                    "image (the format is not recognised).")]

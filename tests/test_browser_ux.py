@@ -1,0 +1,192 @@
+"""The app as people use it (issue #15), in headless Chromium: what a new user hit, and the editing tools.
+
+Each test opens a fresh page on the session's one app server (``app_url``) with the session's one browser
+(``browser``, conftest.py); a JavaScript error on the page fails the test. Waits are on conditions, never fixed.
+Run: ``python -m pytest tests/test_browser_ux.py -q``
+"""
+import os
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+import pytest  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "examples"
+MARKET_PHOTO = EXAMPLES / "market-0161_c3s3_033028_07.jpg"
+CROWD_PHOTO = EXAMPLES / "zidane.jpg"
+TIMEOUT_MS = 30_000
+RIGHT_WRIST, LEFT_WRIST = 4, 7
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(app_url)
+    expect(page.locator("[data-ready='1']")).to_have_count(2)  # both editors' listeners are attached
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+def editor(page, name: str):
+    return page.locator(f"#{name}-editor")
+
+
+def joint(editor_, j: int):
+    return editor_.locator(f".pe-joint[data-joint='{j}']")
+
+
+def position(editor_, j: int) -> tuple[float, float] | None:
+    """Joint j's (x, y) in the 64x128 frame, None when it is hidden (drawn as a ghost ring)."""
+    group = joint(editor_, j)
+    if "pe-ghost" in group.get_attribute("class"):
+        return None
+    dot = group.locator(".pe-dot")
+    return float(dot.get_attribute("cx")), float(dot.get_attribute("cy"))
+
+
+def on_screen(editor_, j: int) -> tuple[float, float]:
+    box = joint(editor_, j).locator(".pe-dot").bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def drag(page, start: tuple[float, float], end: tuple[float, float], modifier: str | None = None) -> None:
+    if modifier:
+        page.keyboard.down(modifier)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+    if modifier:
+        page.keyboard.up(modifier)
+
+
+def upload(page, photo: Path) -> None:
+    """Upload a person photo and wait for its crop behind the source skeleton and a first result."""
+    page.locator("#photo input[type=file]").set_input_files(photo)
+    page.wait_for_function(
+        "document.querySelector('#source-editor .pe-photo')?.getAttribute('href')?.startsWith('data:image/png')")
+    page.wait_for_selector("#result img")
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def not_an_image(tmp_path) -> Path:
+    path = tmp_path / "notes.png"
+    path.write_text("this is text, not a picture")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- issue #15.1-6
+
+def test_reset_after_upload_restores_the_detected_pose(page):
+    """Before: Reset did nothing once a photo was uploaded ("pose.map is not a function")."""
+    upload(page, MARKET_PHOTO)
+    source, target = editor(page, "source"), editor(page, "target")
+    detected = position(source, LEFT_WRIST)
+    x, y = on_screen(source, LEFT_WRIST)
+    drag(page, (x, y), (x + 30, y + 40))
+    assert position(source, LEFT_WRIST) != detected
+    source.locator("button[data-action='reset']").click()
+    assert position(source, LEFT_WRIST) == detected
+    # The target's Reset goes to the detected pose too (the photo's person as they stand).
+    target.locator("button[data-action='reset']").click()
+    assert position(target, LEFT_WRIST) == detected
+
+
+def test_double_click_hides_a_joint_and_shows_it_again(page):
+    """Before: the double-click landed on the canvas (the drag code captures the pointer), not on the joint."""
+    target = editor(page, "target")
+    shown = target.locator(".pe-count")
+    count = int(shown.text_content())
+    spot = on_screen(target, LEFT_WRIST)
+    page.mouse.dblclick(*spot)
+    assert position(target, LEFT_WRIST) is None
+    expect(shown).to_have_text(str(count - 1))
+    page.mouse.dblclick(*spot)  # the ghost ring where it was: shows it again
+    assert position(target, LEFT_WRIST) is not None
+    expect(shown).to_have_text(str(count))
+
+
+def test_messages_do_not_cover_the_result_and_go_with_the_next_photo(page, tmp_path):
+    """Before: pop-ups covered the top of the Result column for ~10 s and stayed, now wrong, after the next upload."""
+    upload(page, CROWD_PHOTO)
+    expect(page.locator("#status")).to_contain_text("2 people found")  # said in the status line
+    page.locator("#photo input[type=file]").set_input_files(not_an_image(tmp_path))
+    expect(page.locator(".toast-body.error")).to_contain_text("not an image")
+    toasts = page.locator(".toast-body")
+    result_column = page.locator(".pg-result-column").bounding_box()
+    for box in toasts.evaluate_all("items => items.map(item => item.getBoundingClientRect().toJSON())"):
+        assert not overlaps(box, result_column), (box, result_column)
+    page.locator("#photo input[type=file]").set_input_files(MARKET_PHOTO)
+    expect(toasts).to_have_count(0, timeout=5_000)  # gone with the new photo, not 10 s later
+    expect(page.locator("#status")).to_contain_text("Person found")
+
+
+def test_bad_upload_leaves_no_error_labels_over_the_editors(page, tmp_path):
+    """Before: red "Error" labels covered both editors' toolbars, the status line and the overview."""
+    page.locator("#photo input[type=file]").set_input_files(not_an_image(tmp_path))
+    expect(page.locator(".toast-body.error")).to_contain_text("not an image")
+    for place in ["#source-editor", "#target-editor", "#status", "#overview"]:
+        expect(page.locator(f"{place} [data-testid='status-tracker'] .error")).to_be_hidden()
+    # Nothing lies over the toolbar: a trial click fails when another element would receive it.
+    editor(page, "target").locator("button[data-action='mirror']").click(trial=True, timeout=2_000)
+
+
+def test_default_target_shows_every_joint_and_hidden_ones_can_be_dragged_back(page):
+    """Before: the default target hid 4 joints including the right arm, and only the "Joints shown" list brought
+    them back. Now every joint is shown, and a hidden joint is a ring that can be dragged into place."""
+    target = editor(page, "target")
+    expect(target.locator(".pe-count")).to_have_text("18")
+    target.locator(".pe-presets").select_option(label="Walking left (side)")
+    assert position(target, RIGHT_WRIST) is None
+    dot = joint(target, RIGHT_WRIST).locator(".pe-dot")
+    ring = float(dot.get_attribute("cx")), float(dot.get_attribute("cy"))
+    start = on_screen(target, RIGHT_WRIST)
+    drag(page, start, (start[0] + 20, start[1] - 120))  # 4 screen px per frame px: (+5, -30) in the frame
+    x, y = position(target, RIGHT_WRIST)
+    assert abs(x - (ring[0] + 5)) <= 1 and abs(y - (ring[1] - 30)) <= 1, (ring, (x, y))
+
+
+def test_reference_person_fits_its_box_and_no_label_covers_the_result(page):
+    """Before: the reference person was cut off (a 512 px image in a 200 px box), and the "Generated" label covered
+    the generated head."""
+    upload(page, MARKET_PHOTO)
+    # What is drawn over the head (the middle of the image's top fifth): leaves and elements with text of their
+    # own. The label ignores the pointer, so elementFromPoint would not see it: compare boxes.
+    covering = page.locator("#result img").evaluate("""image => {
+      const box = image.getBoundingClientRect();
+      const head = {x: box.x + 0.3 * box.width, y: box.y, width: 0.4 * box.width, height: 0.2 * box.height};
+      return Array.from(image.closest('#result').querySelectorAll('*'))
+        .filter((other) => !other.contains(image) && other.checkVisibility({opacityProperty: true})
+                           && (!other.childElementCount
+                               || [...other.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())))
+        .filter((other) => { const b = other.getBoundingClientRect();
+          return b.width > 0 && b.x < head.x + head.width && head.x < b.x + b.width
+                 && b.y < head.y + head.height && head.y < b.y + b.height; })
+        .map((other) => other.textContent.trim() || other.tagName);
+    }""")
+    assert not covering, f"drawn over the generated person's head: {covering}"
+    page.get_by_role("tab", name="Pose JSON & reference photo").click()
+    page.locator("#reference input[type=file]").set_input_files(MARKET_PHOTO)
+    image = page.locator("#reference-crop img")
+    expect(image).to_be_visible()
+    image.evaluate("image => image.decode()")
+    inner = image.evaluate("image => { const b = image.getBoundingClientRect(), f = image.closest('.image-frame')"
+                           ".getBoundingClientRect(); return {image: b.toJSON(), frame: f.toJSON(),"
+                           " natural: [image.naturalWidth, image.naturalHeight]} }")
+    box, frame, (width, height) = inner["image"], inner["frame"], inner["natural"]
+    assert min(box["height"], box["width"] * height / width) >= 250, inner  # drawn at least 125x250 (object-fit)
+    assert frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1, inner
+    assert frame["y"] - 1 <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1, inner
