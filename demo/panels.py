@@ -1,4 +1,4 @@
-"""HTML panels of the app: "Inside the deformable skips" and the animation, as small inline PNG/GIF images.
+"""HTML panels of the app: "Inside the deformable skips", the animation and the pose plausibility meter.
 
 Images are sent at their real resolution (a 16x8 feature map is 16x8 pixels) as data URIs and enlarged in the
 browser with ``image-rendering: pixelated``: a generate answers with a few kB and no files pile up on the
@@ -16,6 +16,8 @@ from PIL import Image, ImageDraw
 
 from posegan.geometry import PART_NAMES, part_boxes
 from posegan.inference import TransferResult
+from posegan.keypoints import JOINT_NAMES
+from posegan.pose_prior import UNSEEN_SCORE, PosePrior
 from posegan.visualize import PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb
 
 BOX_SCALE = 4  # part outlines are drawn on a x4 image so that thin lines stay visible
@@ -107,3 +109,19 @@ def animation_panel(gif: bytes) -> str:
     uri = "data:image/gif;base64," + base64.b64encode(gif).decode()
     return (f'<div class="pg-animation"><img class="pg-panel" src="{uri}" alt="pose animation">'
             f'<a href="{uri}" download="posegan-animation.gif">Download GIF</a></div>')
+
+
+def plausibility_panel(prior: PosePrior, pose: np.ndarray) -> str:
+    """A meter of how close ``pose`` is to the training poses, the verdict in words and the joints placed where no
+    training pose has them. The meter's colour zones are the prior's limits (typical, unseen)."""
+    verdict = prior.assess(pose)
+    far = ", ".join(JOINT_NAMES[j].replace("_", " ") for j in verdict.far_joints)
+    level = ("typical", "unusual", "unseen")[verdict.level]
+    return (f'<div class="pg-plausibility" data-level="{level}" data-score="{verdict.score:.3f}">'
+            f'<label>Pose plausibility <meter min="0" max="1" low="{UNSEEN_SCORE}" high="{prior.typical_score:.3f}" '
+            f'optimum="1" value="{verdict.score:.3f}">{verdict.score:.0%}</meter></label>'
+            f"<p>{html.escape(verdict.verdict.capitalize())} ({verdict.distance:.2f} torso lengths from the closest "
+            "training pose).</p>"
+            + (f'<p class="pg-far">Far from anything seen in training: {far}. The generator will draw something '
+               "it has seen instead.</p>" if far else "")
+            + "</div>")

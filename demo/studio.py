@@ -26,6 +26,7 @@ from posegan.inference import PoseTransfer, TransferResult
 from posegan.keypoints import (HEIGHT, WIDTH, PoseFormatError, interpolate_poses, is_present, missing_pose,
                                pose_from_openpose_json, validate_pose)
 from posegan.pose_detect import NoPersonError, crop_region, detect_pose_128x64, get_detector
+from posegan.pose_prior import PosePrior
 from posegan.visualize import draw_people, draw_pose
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +94,8 @@ def parse_pose(value) -> np.ndarray:
 
 
 class Studio:
-    """The generator (if its checkpoint exists), the person detector and the presets, loaded once."""
+    """The generator (if its checkpoint exists), the person detector, the presets and the training poses (the pose
+    plausibility of :mod:`posegan.pose_prior`), loaded once."""
 
     def __init__(self, checkpoint=None):
         self.checkpoint = checkpoint_path(checkpoint)
@@ -105,6 +107,7 @@ class Studio:
                 self.load_error = str(exc)
         self.detector = get_detector()
         self.presets = load_presets()
+        self.prior = PosePrior.load()
 
     @property
     def model_problem(self) -> str | None:

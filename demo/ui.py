@@ -202,6 +202,9 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
             raise UserInputError("Upload a photo of a person (or pick an example) first.")
         return panels.animation_panel(studio.animate(crop, source_pose, target_pose, steps))
 
+    def on_target(pose):
+        return pose_json(pose), panels.plausibility_panel(studio.prior, pose)
+
     @shows_errors
     def open_json(path):
         return parse_pose(read_upload(path))  # at most 10 MB (MAX_UPLOAD); parse_pose refuses above 100 kB
@@ -253,6 +256,11 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                 gr.Markdown("### 3 · Target pose\nDrag the joints; the photo is shown as a ghost.")
                 target_editor = PoseEditor(studio.presets[DEFAULT_TARGET], presets=studio.presets,
                                            reset_pose=standing, photo_opacity=0.35, elem_id="target-editor")
+                plausibility = gr.HTML(panels.plausibility_panel(studio.prior, studio.presets[DEFAULT_TARGET]),
+                                       elem_id="plausibility")
+                with gr.Row():
+                    snap_button = gr.Button("Snap to the closest training pose", size="sm", elem_id="snap")
+                    random_button = gr.Button("Random training pose", size="sm", elem_id="random-pose")
             with gr.Column(scale=2, min_width=280, elem_classes="pg-result-column"):
                 gr.Markdown("### 4 · Result")
                 result = ResultImage(label="Generated", show_label=False, type="pil", format="png",
@@ -321,7 +329,10 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         animate_button.click(animate, [crop, source_editor, target_editor, steps], [animation], **heavy, **private)
 
         # Cheap and model-free: outside the "cpu" concurrency group, so they never wait behind a generation.
-        target_editor.change(pose_json, [target_editor], [target_json], show_progress="hidden", **private)
+        target_editor.change(on_target, [target_editor], [target_json, plausibility], show_progress="hidden",
+                             **private)
+        snap_button.click(studio.prior.snap, [target_editor], [target_editor], **private).success(**live_update)
+        random_button.click(studio.prior.random, None, [target_editor], **private).success(**live_update)
         source_editor.change(pose_json, [source_editor], [source_json], show_progress="hidden", **private)
         apply_button.click(shows_errors(parse_pose), [target_json], [target_editor], **private).success(**live_update)
         open_button.upload(open_json, [open_button], [target_editor], **private).success(**live_update)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m posegan {train,export,transfer,evaluate,detect,annotate,bench} --help``.
+"""Command line: ``python -m posegan {train,export,transfer,evaluate,detect,annotate,bench,pose-prior} --help``.
 
 Each subcommand parses its options and calls one library function, so everything is scriptable from Python.
 """
@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
+from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, DEFAULT_POSE_PRIOR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
 
 DEFAULT_CHECKPOINT = str(DEFAULT_GENERATOR)
 
@@ -19,6 +19,7 @@ EPILOG = """examples:
   python -m posegan transfer photo.png --target-pose pose.json --out generated.png
   python -m posegan detect photo.jpg --out detections/
   python -m posegan bench --config configs/market-small.yaml --out results/bench.json
+  python -m posegan pose-prior   # rebuild checkpoints/pose-prior-market-train.npz from the shared annotations
 """
 
 
@@ -102,6 +103,14 @@ def _annotate(args, parser):
 def _bench(args, parser):
     from .bench import run_benchmarks
     run_benchmarks(args.config, args.out, threads=args.threads, iterations=args.iterations, data_root=args.data)
+
+
+def _pose_prior(args, parser):
+    from .pose_prior import build_prior
+    prior = build_prior(args.annotations, args.held_out, held_out=args.held_out_poses)
+    prior.save(args.out)
+    print(f"wrote {args.out} ({len(prior.poses):,} training poses, {Path(args.out).stat().st_size / 1000:.0f} kB; "
+          f"pose distance typical up to {prior.pose_typical:.3f}, unseen beyond {prior.pose_unseen:.3f} torso sizes)")
 
 
 def _evaluate(args, parser):
@@ -197,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=10, help="timed iterations per measurement")
     p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder (its samples/ pairs are the inputs)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("pose-prior", help="the training poses and limits behind the app's pose plausibility meter",
+                       formatter_class=fmt)
+    p.add_argument("--annotations", default=f"{DEFAULT_DATA_ROOT}/annotations-train.csv",
+                   help="pose annotations of the images the generator was trained on (Market CSV)")
+    p.add_argument("--held-out", default=f"{DEFAULT_DATA_ROOT}/annotations-test.csv",
+                   help="poses it never trained on, to calibrate what counts as typical and as unseen")
+    p.add_argument("--held-out-poses", type=int, default=2000, help="how many of them (a seeded sample)")
+    p.add_argument("--out", default=str(DEFAULT_POSE_PRIOR), help="output .npz (the app reads this one)")
+    p.set_defaults(func=_pose_prior)
     return parser
 
 

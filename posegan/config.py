@@ -19,6 +19,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_GENERATOR = REPO_ROOT / "checkpoints" / "posegan-market-small.pt"  # the generator the app ships with
+DEFAULT_POSE_PRIOR = REPO_ROOT / "checkpoints" / "pose-prior-market-train.npz"  # training poses, posegan.pose_prior
 DEFAULT_DATA_ROOT = "../shared/data/market1501"
 
 

@@ -17,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "examples"
 MARKET_PHOTO = EXAMPLES / "market-0161_c3s3_033028_07.jpg"
 CROWD_PHOTO = EXAMPLES / "zidane.jpg"
 TIMEOUT_MS = 30_000
-RIGHT_WRIST, LEFT_WRIST = 4, 7
+NECK, RIGHT_ELBOW, RIGHT_WRIST, LEFT_WRIST = 1, 3, 4, 7
 
 
 @pytest.fixture
@@ -56,6 +56,13 @@ def position(editor_, j: int) -> tuple[float, float] | None:
 def on_screen(editor_, j: int) -> tuple[float, float]:
     box = joint(editor_, j).locator(".pe-dot").bounding_box()
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def frame_to_screen(editor_, x: float, y: float) -> tuple[float, float]:
+    """Screen coordinates of the point (x, y) of an editor's 64x128 frame."""
+    return tuple(editor_.locator(".pe-canvas").evaluate(
+        "(svg, [x, y]) => { const p = new DOMPoint(x, y).matrixTransform(svg.getScreenCTM());"
+        " return [p.x, p.y]; }", [x, y]))
 
 
 def drag(page, start: tuple[float, float], end: tuple[float, float], modifier: str | None = None) -> None:
@@ -190,3 +197,22 @@ def test_reference_person_fits_its_box_and_no_label_covers_the_result(page):
     assert min(box["height"], box["width"] * height / width) >= 250, inner  # drawn at least 125x250 (object-fit)
     assert frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1, inner
     assert frame["y"] - 1 <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1, inner
+
+
+# ----------------------------------------------------------------------------------------------- pose plausibility
+
+def test_plausibility_meter_reacts_to_a_raised_arm_and_snap_brings_a_training_pose(page):
+    """Before: nothing said that a pose was outside what the model had seen (a wrist above the head is ignored)."""
+    target, meter = editor(page, "target"), page.locator("#plausibility .pg-plausibility")
+    expect(meter).to_have_attribute("data-level", "typical")
+    typical = float(meter.get_attribute("data-score"))
+    neck_x, neck_y = position(target, NECK)
+    for j, spot in ((RIGHT_ELBOW, (neck_x - 12, neck_y - 12)), (RIGHT_WRIST, (neck_x - 14, 2))):
+        drag(page, on_screen(target, j), frame_to_screen(target, *spot))  # the right arm straight up
+    expect(meter).to_have_attribute("data-level", "unseen")
+    assert float(meter.get_attribute("data-score")) < min(0.5, typical - 0.3)
+    expect(page.locator("#plausibility .pg-far")).to_contain_text("right wrist")
+    page.locator("#snap").click()
+    expect(meter).to_have_attribute("data-level", "typical")
+    wrist = position(target, RIGHT_WRIST)
+    assert wrist is None or wrist[1] > 10, wrist  # no longer above the head

@@ -13,7 +13,8 @@ from conftest import MINI_DATA, REPO
 from test_train import resume_command, train_command
 
 
-@pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "bench"])
+@pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "bench",
+                                     "pose-prior"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
