@@ -17,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "examples"
 MARKET_PHOTO = EXAMPLES / "market-0161_c3s3_033028_07.jpg"
 CROWD_PHOTO = EXAMPLES / "zidane.jpg"
 TIMEOUT_MS = 30_000
-NECK, RIGHT_ELBOW, RIGHT_WRIST, LEFT_WRIST = 1, 3, 4, 7
+NECK, RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST, LEFT_WRIST = 1, 2, 3, 4, 7
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def test_default_target_shows_every_joint_and_hidden_ones_can_be_dragged_back(pa
     them back. Now every joint is shown, and a hidden joint is a ring that can be dragged into place."""
     target = editor(page, "target")
     expect(target.locator(".pe-count")).to_have_text("18")
-    target.locator(".pe-presets").select_option(label="Walking left (side)")
+    target.locator(".pe-thumb[title='Walking left (side)']").click()
     assert position(target, RIGHT_WRIST) is None
     dot = joint(target, RIGHT_WRIST).locator(".pe-dot")
     ring = float(dot.get_attribute("cx")), float(dot.get_attribute("cy"))
@@ -216,3 +216,54 @@ def test_plausibility_meter_reacts_to_a_raised_arm_and_snap_brings_a_training_po
     expect(meter).to_have_attribute("data-level", "typical")
     wrist = position(target, RIGHT_WRIST)
     assert wrist is None or wrist[1] > 10, wrist  # no longer above the head
+
+
+# ----------------------------------------------------------------------------------------------- editing
+
+def test_keyboard_shortcuts_undo_redo_nudge_and_hide(page):
+    target = editor(page, "target")
+    start = position(target, LEFT_WRIST)
+    joint(target, LEFT_WRIST).locator(".pe-dot").click()  # selects it (and focuses the editor)
+    for _ in range(3):
+        page.keyboard.press("ArrowUp")
+    page.keyboard.press("Shift+ArrowRight")
+    assert position(target, LEFT_WRIST) == (start[0] + 5, start[1] - 3)
+    page.keyboard.press("Control+z")
+    assert position(target, LEFT_WRIST) == (start[0], start[1] - 3)
+    page.keyboard.press("Control+Shift+z")
+    assert position(target, LEFT_WRIST) == (start[0] + 5, start[1] - 3)
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+y")
+    assert position(target, LEFT_WRIST) == (start[0] + 5, start[1] - 3)
+    page.keyboard.press("h")
+    assert position(target, LEFT_WRIST) is None
+    page.keyboard.press("Control+z")
+    assert position(target, LEFT_WRIST) == (start[0] + 5, start[1] - 3)
+    page.keyboard.press("Delete")
+    assert position(target, LEFT_WRIST) is None
+    # Undo after a toolbar click works too: the keys belong to the whole editor.
+    target.locator("button[data-action='mirror']").click()
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    assert position(target, LEFT_WRIST) == (start[0] + 5, start[1] - 3)
+
+
+def test_shift_drag_on_a_limb_turns_it_about_its_parent_keeping_limb_lengths(page):
+    target = editor(page, "target")
+    before = {j: position(target, j) for j in range(18)}
+    shoulder, elbow, wrist = before[RIGHT_SHOULDER], before[RIGHT_ELBOW], before[RIGHT_WRIST]
+    length = lambda a, b: ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5  # noqa: E731
+    # Grab the upper arm halfway along and drag it round the shoulder until it points across the chest (+x: the
+    # arm hangs at the frame's left edge, outward it would leave the frame).
+    middle = frame_to_screen(target, (shoulder[0] + elbow[0]) / 2, (shoulder[1] + elbow[1]) / 2)
+    drag(page, middle, frame_to_screen(target, shoulder[0] + 12, shoulder[1]), modifier="Shift")
+    after = {j: position(target, j) for j in range(18)}
+    assert after[RIGHT_SHOULDER] == shoulder
+    assert abs(after[RIGHT_ELBOW][1] - shoulder[1]) < 1 < after[RIGHT_ELBOW][0] - shoulder[0], after[RIGHT_ELBOW]
+    assert length(after[RIGHT_ELBOW], shoulder) == pytest.approx(length(elbow, shoulder), abs=0.02)
+    assert length(after[RIGHT_WRIST], after[RIGHT_ELBOW]) == pytest.approx(length(wrist, elbow), abs=0.02)
+    assert {j: p for j, p in after.items() if j not in (RIGHT_ELBOW, RIGHT_WRIST)} == \
+        {j: p for j, p in before.items() if j not in (RIGHT_ELBOW, RIGHT_WRIST)}
+    expect(target.locator(".pe-status")).to_contain_text("about the right shoulder")
+    target.locator("button[data-action='undo']").click()  # one gesture, one undo step
+    assert position(target, RIGHT_ELBOW) == elbow and position(target, RIGHT_WRIST) == wrist
