@@ -24,7 +24,7 @@ from PIL import Image
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
-from posegan.keypoints import pose_to_openpose_json
+from posegan.keypoints import HEIGHT, WIDTH, pose_to_openpose_json
 from posegan.pose_detect import NoPersonError
 from posegan.visualize import draw_pose
 
@@ -49,6 +49,24 @@ deformable skip connections and can animate the change."""
 DISMISS_MESSAGES_JS = """(photo) => {
   document.querySelectorAll('.toast-close').forEach((button) => button.click());
   return photo;
+}"""
+
+# The result as a PNG file at SCALE times the model's 64x128 (nearest neighbour: the pixels the model drew), drawn
+# in the browser from the image on the page, so a download costs the server nothing.
+DOWNLOAD_RESULT_JS = """async () => {
+  const image = document.querySelector('#result img');
+  if (!image) return;
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.naturalWidth * SCALE;
+  canvas.height = image.naturalHeight * SCALE;
+  const context = canvas.getContext('2d');
+  context.imageSmoothingEnabled = false;
+  context.drawImage(image, 0, 0, canvas.width, canvas.height);
+  const link = document.createElement('a');
+  link.href = canvas.toDataURL('image/png');
+  link.download = `posegan-result-${canvas.width}x${canvas.height}.png`;
+  link.click();
 }"""
 
 DOWNLOAD_JS = """(text) => {
@@ -264,7 +282,14 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
             with gr.Column(scale=2, min_width=280, elem_classes="pg-result-column"):
                 gr.Markdown("### 4 · Result")
                 result = ResultImage(label="Generated", show_label=False, type="pil", format="png",
-                                     interactive=False, height=512, elem_id="result", elem_classes="pg-pixelated")
+                                     interactive=False, height=512, buttons=["fullscreen"], elem_id="result",
+                                     elem_classes="pg-pixelated")
+                gr.Markdown(f"<small>Model output {WIDTH}×{HEIGHT} pixels, shown ×4.</small>",
+                            elem_id="result-note")
+                with gr.Row():
+                    download_buttons = {scale: gr.Button(f"Download {scale}× ({WIDTH * scale}×{HEIGHT * scale})",
+                                                         size="sm", elem_id=f"download-{scale}x")
+                                        for scale in (1, 4)}
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
                 live = gr.Checkbox(True, label="Regenerate when a pose changes")
                 gr.Markdown(f"<small>Model: {studio.model_summary}</small>")
@@ -337,6 +362,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         apply_button.click(shows_errors(parse_pose), [target_json], [target_editor], **private).success(**live_update)
         open_button.upload(open_json, [open_button], [target_editor], **private).success(**live_update)
         save_button.click(None, [target_json], None, js=DOWNLOAD_JS, **private)
+        for scale, button in download_buttons.items():
+            button.click(None, None, None, js=DOWNLOAD_RESULT_JS.replace("SCALE", str(scale)), **private)
         reference.upload(on_reference, [reference], [target_editor, reference_crop], **heavy,
                          **private).success(**live_update)
 

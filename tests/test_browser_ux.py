@@ -4,13 +4,18 @@ Each test opens a fresh page on the session's one app server (``app_url``) with 
 (``browser``, conftest.py); a JavaScript error on the page fails the test. Waits are on conditions, never fixed.
 Run: ``python -m pytest tests/test_browser_ux.py -q``
 """
+import io
 import os
 from pathlib import Path
+from urllib.parse import urljoin
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "examples"
@@ -267,3 +272,21 @@ def test_shift_drag_on_a_limb_turns_it_about_its_parent_keeping_limb_lengths(pag
     expect(target.locator(".pe-status")).to_contain_text("about the right shoulder")
     target.locator("button[data-action='undo']").click()  # one gesture, one undo step
     assert position(target, RIGHT_ELBOW) == elbow and position(target, RIGHT_WRIST) == wrist
+
+
+# ----------------------------------------------------------------------------------------------- the result
+
+def test_result_is_enlarged_with_a_note_and_downloads_at_1x_and_4x(page, app_url):
+    upload(page, MARKET_PHOTO)
+    image = page.locator("#result img")
+    box = image.bounding_box()
+    assert box["height"] >= 500, box
+    expect(page.locator("#result-note")).to_contain_text("Model output 64×128")
+    model_output = np.asarray(Image.open(io.BytesIO(httpx.get(urljoin(app_url, image.get_attribute("src"))).content))
+                              .convert("RGB"))
+    for scale in (1, 4):
+        with page.expect_download() as download:
+            page.locator(f"#download-{scale}x").click()
+        assert download.value.suggested_filename == f"posegan-result-{64 * scale}x{128 * scale}.png"
+        saved = np.asarray(Image.open(download.value.path()).convert("RGB"))
+        assert np.array_equal(saved, model_output.repeat(scale, axis=0).repeat(scale, axis=1))
