@@ -1,4 +1,5 @@
-"""HTML panels of the app: "Inside the deformable skips", the animation and the pose plausibility meter.
+"""HTML panels of the app: "Inside the deformable skips", the correspondence inspector, the animation and the pose
+plausibility meter.
 
 Images are sent at their real resolution (a 16x8 feature map is 16x8 pixels) as data URIs and enlarged in the
 browser with ``image-rendering: pixelated``: a generate answers with a few kB and no files pile up on the
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -18,7 +20,8 @@ from posegan.geometry import PART_NAMES, part_boxes
 from posegan.inference import TransferResult
 from posegan.keypoints import JOINT_NAMES
 from posegan.pose_prior import UNSEEN_SCORE, PosePrior
-from posegan.visualize import PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb
+from posegan.visualize import (PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb,
+                               skip_rgb)
 
 BOX_SCALE = 4  # part outlines are drawn on a x4 image so that thin lines stay visible
 
@@ -102,6 +105,41 @@ def skips_panel(result: TransferResult, source_image: np.ndarray, plain_image: I
         f'<figure>{_img(target_boxes, "part boxes in the target", "pg-panel pg-large")}'
         "<figcaption>where it is written in the target</figcaption></figure>"
         f'<ul class="pg-legend">{legend}</ul></div>{comparison}</div></div>'
+    )
+
+
+def mask_bits_png(masks: np.ndarray) -> str:
+    """Part masks [P <= 16, H, W] as one PNG data URI: bit k of (red + 256 * green) is set where part k's mask is.
+    Lossless and a few hundred bytes, where the masks as JSON would be tens of kB per generation."""
+    bits = sum((masks[k] > 0).astype(np.uint16) << k for k in range(len(masks)))
+    rgb = np.stack([bits & 255, bits >> 8, np.zeros_like(bits)], axis=-1).astype(np.uint8)
+    return png_data_uri(rgb)
+
+
+def inspector_panel(result: TransferResult, source_image: np.ndarray, mode: str = "bilinear") -> str:
+    """The correspondence inspector: the generated image to hover, the source photo where every part's affine reads
+    the hovered pixel (``inspector.js`` evaluates the affines given here at that pixel), and the source photo as the
+    skips would carry it, part by part: warped by each part's affine and masked."""
+    parts, combined = skip_rgb(source_image, result.affines, result.part_masks, mode)
+    valid = [k for k in range(len(PART_NAMES)) if result.part_masks[k].any()]
+    data = {"affines": np.round(result.affines, 5).tolist(), "names": [n.replace("_", " ") for n in PART_NAMES],
+            "colours": [f"rgb{tuple(c)}" for c in PART_COLOURS], "valid": valid}
+    overlay = '<svg class="pg-overlay" viewBox="-0.5 -0.5 64 128" aria-hidden="true"></svg>'
+    carried = "".join(f'<figure>{_img(parts[k], f"{PART_NAMES[k]} as the skip carries it")}'
+                      f'<figcaption>{PART_NAMES[k].replace("_", " ")}</figcaption></figure>' for k in valid)
+    return (
+        f'<div class="pg-inspector" data-inspector="{html.escape(json.dumps(data))}" '
+        f'data-masks="{mask_bits_png(result.part_masks)}">'
+        '<div class="pg-boxes">'
+        f'<figure class="pg-inspect-target">{_img(result.image, "generated", "pg-panel pg-large")}{overlay}'
+        "<figcaption>generated: hover a point</figcaption></figure>"
+        f'<figure class="pg-inspect-source">{_img(source_image, "source", "pg-panel pg-large")}{overlay}'
+        "<figcaption>source: where each part covering that point reads it</figcaption></figure>"
+        '<ul class="pg-legend pg-read-list"><li>Hover over the generated person.</li></ul></div>'
+        "<p>The source photo's RGB where the features would be, warped by each part's affine and masked (full "
+        "resolution; the skips do this to the features at 4 levels):</p>"
+        f'<div class="pg-boxes pg-carried">{carried}<figure>{_img(combined, "all parts")}'
+        "<figcaption>all parts: their max</figcaption></figure></div></div>"
     )
 
 

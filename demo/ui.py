@@ -33,6 +33,7 @@ from .editor import PoseEditor
 from .studio import MAX_ANIMATION_STEPS, Studio, UserInputError, parse_pose
 
 HERE = Path(__file__).parent
+INSPECTOR_JS = (HERE / "inspector.js").read_text()
 EXAMPLES = HERE / "examples"
 DEFAULT_TARGET = "Walking, front"       # a first target that differs from most photos and shows all 18 joints
 MAX_UPLOAD = "10mb"                      # per file; image_io also refuses images above 40 MP
@@ -207,11 +208,12 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         if crop is None:
             raise UserInputError("Upload a photo of a person (or pick an example) first.")
         out = studio.transfer(crop, source_pose, target_pose, compare)
-        return out.result.image, panels.skips_panel(out.result, crop, out.plain_image)
+        return (out.result.image, panels.skips_panel(out.result, crop, out.plain_image),
+                panels.inspector_panel(out.result, crop, studio.model.cfg.model.warp_mode))
 
     def generate_live(live, crop, source_pose, target_pose, compare):
         if not live or crop is None or studio.model is None:  # the banner already says why nothing happens
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         return generate(crop, source_pose, target_pose, compare)
 
     @shows_errors
@@ -306,6 +308,13 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                 compare = gr.Checkbox(False, label="Compare with the same generator using plain (un-warped) "
                                                    "skips")
                 skips = gr.HTML('<p class="pg-note">Generate a person to look inside.</p>', elem_id="skips")
+            with gr.Tab("Correspondence inspector"):
+                gr.Markdown(
+                    "Hover over the generated person: each body part whose mask covers that point reads it from "
+                    "the source photo where its affine says (one dot per part, in the part's colour). Below, the "
+                    "photo as the deformable skips would carry it, part by part.")
+                inspector = gr.HTML('<p class="pg-note">Generate a person to inspect.</p>', js_on_load=INSPECTOR_JS,
+                                    elem_id="inspector")
             with gr.Tab("Animate"):
                 with gr.Row():
                     steps = gr.Slider(2, MAX_ANIMATION_STEPS, value=10, step=1, label="Steps from source to target")
@@ -336,7 +345,7 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         private = {"api_visibility": "private"}
         heavy = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}  # one limit for all of them together
         generate_inputs = [crop, source_editor, target_editor, compare]
-        generate_outputs = [result, skips]
+        generate_outputs = [result, skips, inspector]
         live_update = {"fn": generate_live, "inputs": [live] + generate_inputs, "outputs": generate_outputs,
                        "show_progress": "hidden", **heavy, **private}
         generate_button.click(generate, generate_inputs, generate_outputs, show_progress="minimal", **heavy,

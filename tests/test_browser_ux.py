@@ -4,6 +4,7 @@ Each test opens a fresh page on the session's one app server (``app_url``) with 
 (``browser``, conftest.py); a JavaScript error on the page fails the test. Waits are on conditions, never fixed.
 Run: ``python -m pytest tests/test_browser_ux.py -q``
 """
+import base64
 import io
 import os
 from pathlib import Path
@@ -17,6 +18,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
+
+from posegan.checkpoint import checkpoint_config, load_checkpoint  # noqa: E402
+from posegan.config import DEFAULT_GENERATOR  # noqa: E402
+from posegan.geometry import skip_inputs, source_points  # noqa: E402
+from posegan.visualize import skip_rgb  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "examples"
 MARKET_PHOTO = EXAMPLES / "market-0161_c3s3_033028_07.jpg"
@@ -63,11 +69,11 @@ def on_screen(editor_, j: int) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
-def frame_to_screen(editor_, x: float, y: float) -> tuple[float, float]:
-    """Screen coordinates of the point (x, y) of an editor's 64x128 frame."""
-    return tuple(editor_.locator(".pe-canvas").evaluate(
+def frame_to_screen(svg, x: float, y: float) -> tuple[float, float]:
+    """Screen coordinates of the point (x, y) of the 64x128 frame of an SVG (an editor's canvas, an overlay)."""
+    return tuple(svg.evaluate(
         "(svg, [x, y]) => { const p = new DOMPoint(x, y).matrixTransform(svg.getScreenCTM());"
-        " return [p.x, p.y]; }", [x, y]))
+        " return [p.x, p.y]; }", [float(x), float(y)]))
 
 
 def drag(page, start: tuple[float, float], end: tuple[float, float], modifier: str | None = None) -> None:
@@ -87,6 +93,15 @@ def upload(page, photo: Path) -> None:
     page.wait_for_function(
         "document.querySelector('#source-editor .pe-photo')?.getAttribute('href')?.startsWith('data:image/png')")
     page.wait_for_selector("#result img")
+
+
+def pose(editor_) -> np.ndarray:
+    """The editor's pose as Python receives it: float32 [18, 2], (-1, -1) for hidden joints."""
+    return np.array([position(editor_, j) or (-1, -1) for j in range(18)], np.float32)
+
+
+def data_uri_image(uri: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
 
 
 def overlaps(a: dict, b: dict) -> bool:
@@ -209,11 +224,12 @@ def test_reference_person_fits_its_box_and_no_label_covers_the_result(page):
 def test_plausibility_meter_reacts_to_a_raised_arm_and_snap_brings_a_training_pose(page):
     """Before: nothing said that a pose was outside what the model had seen (a wrist above the head is ignored)."""
     target, meter = editor(page, "target"), page.locator("#plausibility .pg-plausibility")
+    canvas = target.locator(".pe-canvas")
     expect(meter).to_have_attribute("data-level", "typical")
     typical = float(meter.get_attribute("data-score"))
     neck_x, neck_y = position(target, NECK)
     for j, spot in ((RIGHT_ELBOW, (neck_x - 12, neck_y - 12)), (RIGHT_WRIST, (neck_x - 14, 2))):
-        drag(page, on_screen(target, j), frame_to_screen(target, *spot))  # the right arm straight up
+        drag(page, on_screen(target, j), frame_to_screen(canvas, *spot))  # the right arm straight up
     expect(meter).to_have_attribute("data-level", "unseen")
     assert float(meter.get_attribute("data-score")) < min(0.5, typical - 0.3)
     expect(page.locator("#plausibility .pg-far")).to_contain_text("right wrist")
@@ -260,8 +276,9 @@ def test_shift_drag_on_a_limb_turns_it_about_its_parent_keeping_limb_lengths(pag
     length = lambda a, b: ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5  # noqa: E731
     # Grab the upper arm halfway along and drag it round the shoulder until it points across the chest (+x: the
     # arm hangs at the frame's left edge, outward it would leave the frame).
-    middle = frame_to_screen(target, (shoulder[0] + elbow[0]) / 2, (shoulder[1] + elbow[1]) / 2)
-    drag(page, middle, frame_to_screen(target, shoulder[0] + 12, shoulder[1]), modifier="Shift")
+    canvas = target.locator(".pe-canvas")
+    middle = frame_to_screen(canvas, (shoulder[0] + elbow[0]) / 2, (shoulder[1] + elbow[1]) / 2)
+    drag(page, middle, frame_to_screen(canvas, shoulder[0] + 12, shoulder[1]), modifier="Shift")
     after = {j: position(target, j) for j in range(18)}
     assert after[RIGHT_SHOULDER] == shoulder
     assert abs(after[RIGHT_ELBOW][1] - shoulder[1]) < 1 < after[RIGHT_ELBOW][0] - shoulder[0], after[RIGHT_ELBOW]
@@ -290,3 +307,37 @@ def test_result_is_enlarged_with_a_note_and_downloads_at_1x_and_4x(page, app_url
         assert download.value.suggested_filename == f"posegan-result-{64 * scale}x{128 * scale}.png"
         saved = np.asarray(Image.open(download.value.path()).convert("RGB"))
         assert np.array_equal(saved, model_output.repeat(scale, axis=0).repeat(scale, axis=1))
+
+
+# ----------------------------------------------------------------------------------------------- inspector
+
+def test_inspector_points_match_the_affines_and_the_carried_rgb_is_the_skips(page):
+    """Hovering over the result marks, for each part covering the pixel, where its affine reads it in the source:
+    the same points as posegan.geometry computes from the two poses; the per-part images are posegan's skip_rgb."""
+    upload(page, MARKET_PHOTO)
+    page.get_by_role("tab", name="Correspondence inspector").click()
+    expect(page.locator("#inspector .pg-inspector[data-ready='1']")).to_have_count(1)
+    affines, masks = skip_inputs(pose(editor(page, "source")), pose(editor(page, "target")))
+    overlay = page.locator("#inspector .pg-inspect-target .pg-overlay")
+    markers = page.locator("#inspector .pg-inspect-source .pg-read")
+    arm = pose(editor(page, "target"))[[RIGHT_SHOULDER, RIGHT_ELBOW]].mean(axis=0).round()
+    for x, y in [(32, 60), (5, 5), tuple(arm)]:
+        page.mouse.move(*frame_to_screen(overlay, x, y))
+        points, covered = source_points(affines, masks, x, y)
+        expect(markers).to_have_count(int(covered.sum()))
+        shown = {int(m["part"]): (float(m["x"]), float(m["y"]))
+                 for m in markers.evaluate_all("circles => circles.map((circle) => ({...circle.dataset}))")}
+        assert sorted(shown) == np.flatnonzero(covered).tolist(), (x, y)
+        for part, point in shown.items():
+            np.testing.assert_allclose(point, points[part], atol=0.01, err_msg=f"part {part} at ({x}, {y})")
+    assert covered.sum() >= 2  # on the arm: the torso and the upper arm at least
+
+    crop = data_uri_image(editor(page, "source").locator(".pe-photo").get_attribute("href"))
+    mode = checkpoint_config(load_checkpoint(DEFAULT_GENERATOR)).model.warp_mode
+    parts, combined = skip_rgb(crop, affines, masks, mode)
+    shown = [data_uri_image(src) for src in page.locator("#inspector .pg-carried img").evaluate_all(
+        "images => images.map((image) => image.getAttribute('src'))")]
+    valid = [k for k in range(len(masks)) if masks[k].any()]
+    assert len(shown) == len(valid) + 1
+    for image, expected in zip(shown, [parts[k] for k in valid] + [combined]):
+        assert np.abs(image.astype(int) - expected).max() <= 1
