@@ -18,7 +18,9 @@ from PIL import Image, ImageDraw
 
 from posegan.geometry import PART_NAMES, part_boxes
 from posegan.inference import TransferResult
+from posegan.config import REPO_ROOT
 from posegan.keypoints import JOINT_NAMES
+from posegan.model_card import ModelCard, architecture
 from posegan.pose_prior import UNSEEN_SCORE, PosePrior
 from posegan.visualize import (PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb,
                                skip_rgb)
@@ -141,6 +143,45 @@ def inspector_panel(result: TransferResult, source_image: np.ndarray, mode: str 
         f'<div class="pg-boxes pg-carried">{carried}<figure>{_img(combined, "all parts")}'
         "<figcaption>all parts: their max</figcaption></figure></div></div>"
     )
+
+
+METRIC_LABELS = {"ssim": "SSIM", "mask_ssim": "mask-SSIM", "lpips": "LPIPS", "fid": "FID", "pckh": "PCKh",
+                 "l1": "L1"}
+WEIGHTS = {"ema": "the moving average of G", "raw": "the optimiser's last weights"}
+
+
+def metrics_line(card: ModelCard) -> str:
+    return " · ".join(f"{METRIC_LABELS[k]} {v:.1f}" if k == "fid" else f"{METRIC_LABELS[k]} {v:.3f}"
+                      for k, v in card.metrics.items())
+
+
+def model_card_panel(card: ModelCard) -> str:
+    """The checkpoint's numbers: what the file is, its training, its architecture and its test metrics (from the
+    evaluation that names the file's sha256), or the command that would measure them."""
+    kind = "exported generator" if card.kind == "generator" else "training state (its generator is used)"
+    hours = f", {card.train_seconds / 3600:.1f} h of training" if card.train_seconds else ""
+    if card.metrics:
+        where = card.evaluation.parent.relative_to(REPO_ROOT)
+        metrics = f"{metrics_line(card)}<br><small>on {card.pairs:,} test pairs ({where})</small>"
+    else:
+        metrics = (f"not evaluated: <code>python -m posegan evaluate --checkpoint checkpoints/{card.path.name} "
+                   f"--out results/eval-{card.path.stem}</code>")
+    rows = [("file", f"{card.path.name}: {kind}"),
+            ("training", f"step {card.step:,}{hours}; weights: {WEIGHTS.get(card.weights, 'not recorded')}"),
+            ("model", architecture(card.config)),
+            ("sha256", f"<code>{card.sha256}</code>"),
+            ("test metrics", metrics)]
+    body = "".join(f'<tr><th scope="row">{name}</th><td>{value}</td></tr>' for name, value in rows)
+    return f'<table class="pg-card">{body}</table>'
+
+
+def comparison_panel(results: list[tuple[ModelCard, Image.Image]]) -> str:
+    """Generated images side by side (x4), each with its checkpoint's name, step and test metrics."""
+    figures = "".join(
+        f'<figure data-checkpoint="{html.escape(card.path.name)}">{_img(image, card.path.name, "pg-panel pg-result")}'
+        f"<figcaption><b>{html.escape(card.path.name)}</b><br>step {card.step:,}<br>"
+        f"{metrics_line(card) or 'not evaluated'}</figcaption></figure>" for card, image in results)
+    return f'<div class="pg-boxes pg-comparison">{figures}</div>'
 
 
 def animation_panel(gif: bytes) -> str:

@@ -4,7 +4,9 @@
     demo.launch(**launch_options())          # css, theme, upload limit, SSR off
 
 Flow: photo -> ``on_photo`` (detect + crop, or a hand-placed fallback) fills the source and target editors ->
-any pose change (or Generate) -> ``generate`` -> generated image + "Inside the deformable skips" panel.
+any pose change (or Generate, or another generator picked) -> ``generate`` -> generated image + the "Inside the
+deformable skips" and "Correspondence inspector" panels. A target pose change also updates its plausibility meter
+(``posegan.pose_prior``); the Checkpoints tab shows the picked generator's model card and compares two.
 Public API endpoints (gradio_client): ``/detect`` (photo -> crop, OpenPose JSON, number of people found) and
 ``/transfer`` (photo, OpenPose JSON -> generated 64x128 image); the UI's own events are private: the page reaches
 them through the queue, never by name (:class:`PublicEndpointsOnly`).
@@ -25,6 +27,7 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
 from posegan.keypoints import HEIGHT, WIDTH, pose_to_openpose_json
+from posegan.model_card import RESULTS
 from posegan.pose_detect import NoPersonError
 from posegan.visualize import draw_pose
 
@@ -176,7 +179,8 @@ def pose_json(pose: np.ndarray) -> str:
 def launch_options() -> dict:
     """``demo.launch`` keyword arguments shared by app.py, the tests and the benchmark."""
     return {"css_paths": [HERE / "app.css"], "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD,
-            "ssr_mode": False, "app_kwargs": {"middleware": [Middleware(PublicEndpointsOnly)]}}
+            "ssr_mode": False, "app_kwargs": {"middleware": [Middleware(PublicEndpointsOnly)]},
+            "allowed_paths": [str(RESULTS)]}  # loss curves and sample grids of the training runs, shown as files
 
 
 def build_demo(studio: Studio | None = None) -> gr.Blocks:
@@ -203,24 +207,42 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
             source = studio.undetected(photo)
         return show_source(source)  # the status line says what was found: no pop-up over the result
 
-    @shows_errors
-    def generate(crop, source_pose, target_pose, compare):
+    def require_crop(crop):
         if crop is None:
             raise UserInputError("Upload a photo of a person (or pick an example) first.")
-        out = studio.transfer(crop, source_pose, target_pose, compare)
-        return (out.result.image, panels.skips_panel(out.result, crop, out.plain_image),
-                panels.inspector_panel(out.result, crop, studio.model.cfg.model.warp_mode))
 
-    def generate_live(live, crop, source_pose, target_pose, compare):
+    @shows_errors
+    def generate(crop, source_pose, target_pose, compare, checkpoint):
+        require_crop(crop)
+        out = studio.transfer(crop, source_pose, target_pose, compare, checkpoint)
+        warp_mode = studio.generator(checkpoint).cfg.model.warp_mode
+        return (out.result.image, panels.skips_panel(out.result, crop, out.plain_image),
+                panels.inspector_panel(out.result, crop, warp_mode))
+
+    def generate_live(live, crop, source_pose, target_pose, compare, checkpoint):
         if not live or crop is None or studio.model is None:  # the banner already says why nothing happens
             return gr.skip(), gr.skip(), gr.skip()
-        return generate(crop, source_pose, target_pose, compare)
+        return generate(crop, source_pose, target_pose, compare, checkpoint)
 
     @shows_errors
-    def animate(crop, source_pose, target_pose, steps):
-        if crop is None:
-            raise UserInputError("Upload a photo of a person (or pick an example) first.")
-        return panels.animation_panel(studio.animate(crop, source_pose, target_pose, steps))
+    def animate(crop, source_pose, target_pose, steps, checkpoint):
+        require_crop(crop)
+        return panels.animation_panel(studio.animate(crop, source_pose, target_pose, steps, checkpoint=checkpoint))
+
+    @shows_errors
+    def compare_checkpoints(crop, source_pose, target_pose, first, second):
+        require_crop(crop)
+        return panels.comparison_panel([
+            (studio.card(name), studio.transfer(crop, source_pose, target_pose, checkpoint=name).result.image)
+            for name in (first, second)])
+
+    def show_card(name):
+        """The picked checkpoint's numbers, the loss curves and sample grids of its training run."""
+        if name is None:
+            return "No usable generator in checkpoints/.", None, []
+        card = studio.card(name)
+        samples = [(str(path), f"step {int(path.stem.split('step')[-1]):,}") for path in card.samples]
+        return panels.model_card_panel(card), card.loss_curve and str(card.loss_curve), samples
 
     def on_target(pose):
         return pose_json(pose), panels.plausibility_panel(studio.prior, pose)
@@ -294,7 +316,9 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                         for scale in (1, 4)}
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
                 live = gr.Checkbox(True, label="Regenerate when a pose changes")
-                gr.Markdown(f"<small>Model: {studio.model_summary}</small>")
+                generator_choice = gr.Dropdown(list(studio.checkpoints), value=studio.default_choice,
+                                               label="Generator (checkpoints/)", elem_id="generator",
+                                               info="Its numbers, loss curves and samples: the Checkpoints tab")
         crop = ResultImage(label="Person crop (128x64)", type="numpy", format="png", visible=False, elem_id="crop")
         people = gr.Number(label="People found", precision=0, visible=False)
 
@@ -339,19 +363,38 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                                elem_id="reference")
                         reference_crop = ResultImage(label="Reference person", interactive=False, height=300,
                                                      elem_id="reference-crop", elem_classes="pg-pixelated")
+            with gr.Tab("Checkpoints"):
+                others = [name for name in studio.checkpoints if name != studio.default_choice]
+                card_html, loss_curve, sample_grids = show_card(studio.default_choice)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        gr.Markdown("The generator picked under the result: what it is and how it was trained "
+                                    "(from `checkpoints/` and its training run in `results/`).")
+                        card = gr.HTML(card_html, elem_id="model-card")
+                        loss = gr.Image(loss_curve, label="Loss curves of its training run", interactive=False,
+                                        elem_id="loss-curve")
+                    with gr.Column(scale=2):
+                        samples = gr.Gallery(sample_grids, label="Sample grids of its training run (test pairs)",
+                                             columns=4, height=560, object_fit="contain", elem_id="sample-grids")
+                gr.Markdown("### Side by side\nThe same photo and poses through the picked generator and another.")
+                with gr.Row():
+                    compare_with = gr.Dropdown(list(studio.checkpoints), value=(others or [None])[0],
+                                               label="Compare with", elem_id="compare-with")
+                    compare_button = gr.Button("Generate with both", variant="primary", elem_id="compare-button")
+                comparison = gr.HTML(elem_id="comparison")
 
         # -------------------------------------------------------------------------------------- events
 
         private = {"api_visibility": "private"}
         heavy = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}  # one limit for all of them together
-        generate_inputs = [crop, source_editor, target_editor, compare]
+        generate_inputs = [crop, source_editor, target_editor, compare, generator_choice]
         generate_outputs = [result, skips, inspector]
         live_update = {"fn": generate_live, "inputs": [live] + generate_inputs, "outputs": generate_outputs,
                        "show_progress": "hidden", **heavy, **private}
         generate_button.click(generate, generate_inputs, generate_outputs, show_progress="minimal", **heavy,
                               **private)
-        gr.on([source_editor.edit, target_editor.edit, compare.change, live.change], trigger_mode="always_last",
-              **live_update)
+        gr.on([source_editor.edit, target_editor.edit, compare.change, live.change, generator_choice.change],
+              trigger_mode="always_last", **live_update)
 
         # A new photo or a pose set by the app: regenerate once all its outputs are in place.
         # (photo.upload, not photo.change: replacing a photo fires change twice.)
@@ -360,7 +403,11 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
             **live_update)
         examples.load_input_event.then(on_photo, [photo], source_outputs, js=DISMISS_MESSAGES_JS, **heavy,
                                        **private).success(**live_update)
-        animate_button.click(animate, [crop, source_editor, target_editor, steps], [animation], **heavy, **private)
+        animate_button.click(animate, [crop, source_editor, target_editor, steps, generator_choice], [animation],
+                             **heavy, **private)
+        compare_button.click(compare_checkpoints, [crop, source_editor, target_editor, generator_choice, compare_with],
+                             [comparison], **heavy, **private)
+        generator_choice.change(show_card, [generator_choice], [card, loss, samples], **heavy, **private)
 
         # Cheap and model-free: outside the "cpu" concurrency group, so they never wait behind a generation.
         target_editor.change(on_target, [target_editor], [target_json, plausibility], show_progress="hidden",

@@ -7,6 +7,7 @@ Run: ``python -m pytest tests/test_browser_ux.py -q``
 import base64
 import io
 import os
+import time
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -102,6 +103,19 @@ def pose(editor_) -> np.ndarray:
 
 def data_uri_image(uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+
+
+def result_pixels(page, app_url: str) -> np.ndarray:
+    """The generated image on the page (its file, fetched from the app)."""
+    src = page.locator("#result img").get_attribute("src")
+    return np.asarray(Image.open(io.BytesIO(httpx.get(urljoin(app_url, src)).content)).convert("RGB"))
+
+
+def wait_for_result_pixels(page, app_url: str, expected: np.ndarray) -> None:
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not np.array_equal(result_pixels(page, app_url), expected):
+        assert time.monotonic() < deadline, "the expected result never came"
+        page.wait_for_timeout(200)
 
 
 def overlaps(a: dict, b: dict) -> bool:
@@ -299,8 +313,7 @@ def test_result_is_enlarged_with_a_note_and_downloads_at_1x_and_4x(page, app_url
     box = image.bounding_box()
     assert box["height"] >= 500, box
     expect(page.locator("#result-note")).to_contain_text("Model output 64×128")
-    model_output = np.asarray(Image.open(io.BytesIO(httpx.get(urljoin(app_url, image.get_attribute("src"))).content))
-                              .convert("RGB"))
+    model_output = result_pixels(page, app_url)
     for scale in (1, 4):
         with page.expect_download() as download:
             page.locator(f"#download-{scale}x").click()
@@ -341,3 +354,37 @@ def test_inspector_points_match_the_affines_and_the_carried_rgb_is_the_skips(pag
     assert len(shown) == len(valid) + 1
     for image, expected in zip(shown, [parts[k] for k in valid] + [combined]):
         assert np.abs(image.astype(int) - expected).max() <= 1
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+def test_checkpoint_picker_card_and_side_by_side(page, app_url):
+    """The picked checkpoint's numbers, loss curves and sample grids; the result follows the picker; two
+    checkpoints side by side on the same input."""
+    upload(page, MARKET_PHOTO)
+    first_result = result_pixels(page, app_url)
+    page.get_by_role("tab", name="Checkpoints").click()
+    card = page.locator("#model-card")
+    expect(card).to_contain_text("posegan-market-small.pt: exported generator")
+    expect(card).to_contain_text("step 38,677")
+    expect(card).to_contain_text("SSIM 0.290 · mask-SSIM 0.799")
+    expect(page.locator("#loss-curve img")).to_be_visible()
+    expect(page.locator("#sample-grids .thumbnail-item")).to_have_count(4)
+
+    page.locator("#compare-with input").fill("posegan-market-small-noskip.pt")
+    page.keyboard.press("Enter")
+    page.locator("#compare-button").click()
+    figures = page.locator("#comparison figure")
+    expect(figures).to_have_count(2)
+    assert figures.evaluate_all("fs => fs.map((f) => f.dataset.checkpoint)") == [
+        "posegan-market-small.pt", "posegan-market-small-noskip.pt"]
+    shown = [data_uri_image(figure.locator("img").get_attribute("src")) for figure in figures.all()]
+    assert np.array_equal(shown[0], first_result) and not np.array_equal(shown[1], first_result)
+    expect(figures.nth(1)).to_contain_text("SSIM 0.211")
+
+    # Picking the ablation as the generator regenerates the result with it and shows its card.
+    page.locator("#generator input").fill("posegan-market-small-noskip.pt")
+    page.keyboard.press("Enter")
+    expect(card).to_contain_text("step 11,132")
+    expect(card).to_contain_text("plain skips")
+    wait_for_result_pixels(page, app_url, shown[1])
