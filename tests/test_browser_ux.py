@@ -2,6 +2,7 @@
 
 Each test opens a fresh page on the session's one app server (``app_url``) with the session's one browser
 (``browser``, conftest.py); a JavaScript error on the page fails the test. Waits are on conditions, never fixed.
+The inspector test writes test-artifacts/inspector.png, copied to docs/screenshot-inspector.png.
 Run: ``python -m pytest tests/test_browser_ux.py -q``
 """
 import base64
@@ -25,7 +26,9 @@ from posegan.config import DEFAULT_GENERATOR  # noqa: E402
 from posegan.geometry import skip_inputs, source_points  # noqa: E402
 from posegan.visualize import skip_rgb  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "demo" / "examples"
+ARTIFACTS = ROOT / "test-artifacts"  # git-ignored
 MARKET_PHOTO = EXAMPLES / "market-0161_c3s3_033028_07.jpg"
 CROWD_PHOTO = EXAMPLES / "zidane.jpg"
 TIMEOUT_MS = 30_000
@@ -344,6 +347,8 @@ def test_inspector_points_match_the_affines_and_the_carried_rgb_is_the_skips(pag
         for part, point in shown.items():
             np.testing.assert_allclose(point, points[part], atol=0.01, err_msg=f"part {part} at ({x}, {y})")
     assert covered.sum() >= 2  # on the arm: the torso and the upper arm at least
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#inspector").screenshot(path=ARTIFACTS / "inspector.png")  # docs/screenshot-inspector.png
 
     crop = data_uri_image(editor(page, "source").locator(".pe-photo").get_attribute("href"))
     mode = checkpoint_config(load_checkpoint(DEFAULT_GENERATOR)).model.warp_mode
