@@ -128,15 +128,20 @@ class PublicEndpointsOnly:
     Gradio keeps private events out of the API docs and gradio_client but still runs them by name over raw HTTP.
     The page reaches them through ``/gradio_api/queue/join`` by index, in the queue with its concurrency limits;
     ``/run/`` for the public ones, which would skip the queue, is closed by ``queue(api_open=False)``.
+    Left open: ``/run/predict``, where the page runs events outside the queue by index (gr.Examples loading a
+    clicked example into the photo); with ``api_open=False`` Gradio answers 404 there for every queued event, which
+    all of the app's own events are. Closing it left the examples dead.
     """
     BY_NAME = re.compile(r"/gradio_api/(?:call/v2|call|run|api)/([^/]+)")
+    OUTSIDE_QUEUE = "/gradio_api/run/predict"
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
         match = self.BY_NAME.search(scope["path"]) if scope["type"] == "http" else None
-        if match and match[1] not in self.public_names(scope["app"]):
+        if match and match[1] not in self.public_names(scope["app"]) and scope["path"].rstrip("/") != \
+                self.OUTSIDE_QUEUE:
             await JSONResponse({"detail": f"There is no public API endpoint named {match[1]!r}."}, 404)(
                 scope, receive, send)
         else:
@@ -290,7 +295,7 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                        buttons=[], elem_id="overview")
                 examples = gr.Examples(examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[photo],
                                        label="Examples: Market-1501 crops and two street photos with several people",
-                                       examples_per_page=6, api_visibility="private")
+                                       examples_per_page=6, api_visibility="private", elem_id="examples")
             with gr.Column(scale=2, min_width=280, elem_classes="pg-editor-column"):
                 gr.Markdown("### 2 · Source pose\nThe detected joints; correct them if they are off.")
                 source_editor = PoseEditor(standing, presets=studio.presets, elem_id="source-editor")

@@ -134,6 +134,13 @@ def not_an_image(tmp_path) -> Path:
 
 # ----------------------------------------------------------------------------------------------- issue #15.1-6
 
+def test_clicking_an_example_loads_it(page):
+    """Before: the examples did nothing (their loader runs through /gradio_api/run/predict, which answered 404)."""
+    page.locator("#examples button.gallery-item").nth(1).click()  # a Market crop: one person
+    expect(page.locator("#status")).to_contain_text("Person found", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#result img")
+
+
 def test_reset_after_upload_restores_the_detected_pose(page):
     """Before: Reset did nothing once a photo was uploaded ("pose.map is not a function")."""
     upload(page, MARKET_PHOTO)
