@@ -6,6 +6,7 @@
     GRADIO_SERVER_NAME=0.0.0.0 python app.py       # listen on all interfaces (Hugging Face Spaces sets this)
 """
 import argparse
+import logging
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # analytics would call the network
@@ -26,6 +27,8 @@ def main():
     parser.add_argument("--threads", type=int, default=int(os.environ.get("POSEGAN_THREADS", 1)),
                         help="torch CPU threads per request; requests run 2 at a time")
     args = parser.parse_args()
+    # One line per refused input ("... on_photo refused the input: ..."), where Gradio printed a traceback.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_cpu_threads(args.threads)
     try:
         studio = Studio(args.checkpoint)  # an unusable generator only disables generation: the page says why

@@ -52,6 +52,19 @@ class PoseEditor(gr.HTML):
             **kwargs,
         )
 
+    @staticmethod
+    def update(pose=None, *, reset_pose=None, **props) -> dict:
+        """``gr.update`` for this editor: the pose (when given) and props, poses as the browser's plain lists.
+
+        Gradio postprocesses ``value`` but sends other props as they are, and a numpy ``reset_pose`` reached the
+        browser as something that is not an array ("Reset" then failed with ``pose.map is not a function``).
+        """
+        if pose is not None:
+            props["value"] = pose
+        if reset_pose is not None:
+            props["reset_pose"] = pose_to_value(reset_pose)
+        return gr.update(**props)
+
     def __getattr__(self, name: str):
         # gr.HTML treats any quoted name in js_on_load as a custom event and returns a listener for it; for
         # our props (quoted in watch([...])) that listener would leak into gr.update(...) payloads.

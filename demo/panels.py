@@ -1,4 +1,5 @@
-"""HTML panels of the app: "Inside the deformable skips" and the animation, as small inline PNG/GIF images.
+"""HTML panels of the app: "Inside the deformable skips", the correspondence inspector, the animation and the pose
+plausibility meter.
 
 Images are sent at their real resolution (a 16x8 feature map is 16x8 pixels) as data URIs and enlarged in the
 browser with ``image-rendering: pixelated``: a generate answers with a few kB and no files pile up on the
@@ -10,13 +11,19 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from posegan.geometry import PART_NAMES, part_boxes
 from posegan.inference import TransferResult
-from posegan.visualize import PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb
+from posegan.config import REPO_ROOT
+from posegan.keypoints import JOINT_NAMES
+from posegan.model_card import ModelCard, architecture
+from posegan.pose_prior import UNSEEN_SCORE, PosePrior
+from posegan.visualize import (PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb,
+                               skip_rgb)
 
 BOX_SCALE = 4  # part outlines are drawn on a x4 image so that thin lines stay visible
 
@@ -103,7 +110,97 @@ def skips_panel(result: TransferResult, source_image: np.ndarray, plain_image: I
     )
 
 
+def mask_bits_png(masks: np.ndarray) -> str:
+    """Part masks [P <= 16, H, W] as one PNG data URI: bit k of (red + 256 * green) is set where part k's mask is.
+    Lossless and a few hundred bytes, where the masks as JSON would be tens of kB per generation."""
+    bits = sum((masks[k] > 0).astype(np.uint16) << k for k in range(len(masks)))
+    rgb = np.stack([bits & 255, bits >> 8, np.zeros_like(bits)], axis=-1).astype(np.uint8)
+    return png_data_uri(rgb)
+
+
+def inspector_panel(result: TransferResult, source_image: np.ndarray, mode: str = "bilinear") -> str:
+    """The correspondence inspector: the generated image to hover, the source photo where every part's affine reads
+    the hovered pixel (``inspector.js`` evaluates the affines given here at that pixel), and the source photo as the
+    skips would carry it, part by part: warped by each part's affine and masked."""
+    parts, combined = skip_rgb(source_image, result.affines, result.part_masks, mode)
+    valid = [k for k in range(len(PART_NAMES)) if result.part_masks[k].any()]
+    data = {"affines": np.round(result.affines, 5).tolist(), "names": [n.replace("_", " ") for n in PART_NAMES],
+            "colours": [f"rgb{tuple(c)}" for c in PART_COLOURS], "valid": valid}
+    overlay = '<svg class="pg-overlay" viewBox="-0.5 -0.5 64 128" aria-hidden="true"></svg>'
+    carried = "".join(f'<figure>{_img(parts[k], f"{PART_NAMES[k]} as the skip carries it")}'
+                      f'<figcaption>{PART_NAMES[k].replace("_", " ")}</figcaption></figure>' for k in valid)
+    return (
+        f'<div class="pg-inspector" data-inspector="{html.escape(json.dumps(data))}" '
+        f'data-masks="{mask_bits_png(result.part_masks)}">'
+        '<div class="pg-boxes">'
+        f'<figure class="pg-inspect-target">{_img(result.image, "generated", "pg-panel pg-large")}{overlay}'
+        "<figcaption>generated: hover a point</figcaption></figure>"
+        f'<figure class="pg-inspect-source">{_img(source_image, "source", "pg-panel pg-large")}{overlay}'
+        "<figcaption>source: where each part covering that point reads it</figcaption></figure>"
+        '<ul class="pg-legend pg-read-list"><li>Hover over the generated person.</li></ul></div>'
+        "<p>The source photo's RGB where the features would be, warped by each part's affine and masked (full "
+        "resolution; the skips do this to the features at 4 levels):</p>"
+        f'<div class="pg-boxes pg-carried">{carried}<figure>{_img(combined, "all parts")}'
+        "<figcaption>all parts: their max</figcaption></figure></div></div>"
+    )
+
+
+METRIC_LABELS = {"ssim": "SSIM", "mask_ssim": "mask-SSIM", "lpips": "LPIPS", "fid": "FID", "pckh": "PCKh",
+                 "l1": "L1"}
+WEIGHTS = {"ema": "the moving average of G", "raw": "the optimiser's last weights"}
+
+
+def metrics_line(card: ModelCard) -> str:
+    return " · ".join(f"{METRIC_LABELS[k]} {v:.1f}" if k == "fid" else f"{METRIC_LABELS[k]} {v:.3f}"
+                      for k, v in card.metrics.items())
+
+
+def model_card_panel(card: ModelCard) -> str:
+    """The checkpoint's numbers: what the file is, its training, its architecture and its test metrics (from the
+    evaluation that names the file's sha256), or the command that would measure them."""
+    kind = "exported generator" if card.kind == "generator" else "training state (its generator is used)"
+    hours = f", {card.train_seconds / 3600:.1f} h of training" if card.train_seconds else ""
+    if card.metrics:
+        where = card.evaluation.parent.relative_to(REPO_ROOT)
+        metrics = f"{metrics_line(card)}<br><small>on {card.pairs:,} test pairs ({where})</small>"
+    else:
+        metrics = (f"not evaluated: <code>python -m posegan evaluate --checkpoint checkpoints/{card.path.name} "
+                   f"--out results/eval-{card.path.stem}</code>")
+    rows = [("file", f"{card.path.name}: {kind}"),
+            ("training", f"step {card.step:,}{hours}; weights: {WEIGHTS.get(card.weights, 'not recorded')}"),
+            ("model", architecture(card.config)),
+            ("sha256", f"<code>{card.sha256}</code>"),
+            ("test metrics", metrics)]
+    body = "".join(f'<tr><th scope="row">{name}</th><td>{value}</td></tr>' for name, value in rows)
+    return f'<table class="pg-card">{body}</table>'
+
+
+def comparison_panel(results: list[tuple[ModelCard, Image.Image]]) -> str:
+    """Generated images side by side (x4), each with its checkpoint's name, step and test metrics."""
+    figures = "".join(
+        f'<figure data-checkpoint="{html.escape(card.path.name)}">{_img(image, card.path.name, "pg-panel pg-result")}'
+        f"<figcaption><b>{html.escape(card.path.name)}</b><br>step {card.step:,}<br>"
+        f"{metrics_line(card) or 'not evaluated'}</figcaption></figure>" for card, image in results)
+    return f'<div class="pg-boxes pg-comparison">{figures}</div>'
+
+
 def animation_panel(gif: bytes) -> str:
     uri = "data:image/gif;base64," + base64.b64encode(gif).decode()
     return (f'<div class="pg-animation"><img class="pg-panel" src="{uri}" alt="pose animation">'
             f'<a href="{uri}" download="posegan-animation.gif">Download GIF</a></div>')
+
+
+def plausibility_panel(prior: PosePrior, pose: np.ndarray) -> str:
+    """A meter of how close ``pose`` is to the training poses, the verdict in words and the joints placed where no
+    training pose has them. The meter's colour zones are the prior's limits (typical, unseen)."""
+    verdict = prior.assess(pose)
+    far = ", ".join(JOINT_NAMES[j].replace("_", " ") for j in verdict.far_joints)
+    level = ("typical", "unusual", "unseen")[verdict.level]
+    return (f'<div class="pg-plausibility" data-level="{level}" data-score="{verdict.score:.3f}">'
+            f'<label>Pose plausibility <meter min="0" max="1" low="{UNSEEN_SCORE}" high="{prior.typical_score:.3f}" '
+            f'optimum="1" value="{verdict.score:.3f}">{verdict.score:.0%}</meter></label>'
+            f"<p>{html.escape(verdict.verdict.capitalize())} ({verdict.distance:.2f} torso lengths from the closest "
+            "training pose).</p>"
+            + (f'<p class="pg-far">Far from anything seen in training: {far}. The generator will draw something '
+               "it has seen instead.</p>" if far else "")
+            + "</div>")

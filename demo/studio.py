@@ -25,7 +25,9 @@ from posegan.image_io import ImageLoadError, load_image
 from posegan.inference import PoseTransfer, TransferResult
 from posegan.keypoints import (HEIGHT, WIDTH, PoseFormatError, interpolate_poses, is_present, missing_pose,
                                pose_from_openpose_json, validate_pose)
+from posegan.model_card import ModelCard, architecture, generator_files, model_card
 from posegan.pose_detect import NoPersonError, crop_region, detect_pose_128x64, get_detector
+from posegan.pose_prior import PosePrior
 from posegan.visualize import draw_people, draw_pose
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +95,9 @@ def parse_pose(value) -> np.ndarray:
 
 
 class Studio:
-    """The generator (if its checkpoint exists), the person detector and the presets, loaded once."""
+    """The generator (if its checkpoint exists), the person detector, the presets and the training poses (the pose
+    plausibility of :mod:`posegan.pose_prior`), loaded once; the other generators of ``checkpoints/`` and their
+    model cards when first asked for."""
 
     def __init__(self, checkpoint=None):
         self.checkpoint = checkpoint_path(checkpoint)
@@ -105,6 +109,12 @@ class Studio:
                 self.load_error = str(exc)
         self.detector = get_detector()
         self.presets = load_presets()
+        self.prior = PosePrior.load()
+        self.checkpoints = {path.name: path for path in generator_files()}  # the checkpoint picker's choices
+        self.models, self.cards = {}, {}
+        if self.model is not None:
+            self.checkpoints[self.checkpoint.name] = self.checkpoint
+            self.models[self.checkpoint.name] = self.model
 
     @property
     def model_problem(self) -> str | None:
@@ -126,9 +136,31 @@ class Studio:
     def model_summary(self) -> str:
         if self.model is None:
             return "no generator loaded"
-        cfg = self.model.cfg.model
-        skips = f"{cfg.warp_levels} deformable skips" if cfg.deformable_skips else "plain skips"
-        return f"{self.checkpoint.name}: encoder widths {cfg.encoder_channels}, {skips}"
+        return f"{self.checkpoint.name}: {architecture(self.model.cfg)}"
+
+    @property
+    def default_choice(self) -> str | None:
+        """The picker's first choice: the app's generator, else the first usable one in checkpoints/."""
+        return self.checkpoint.name if self.model is not None else next(iter(self.checkpoints), None)
+
+    def generator(self, name: str | None = None) -> PoseTransfer:
+        """The generator of checkpoint ``name`` (a key of ``checkpoints``; None: the app's own), loaded once."""
+        if name is None:
+            return self.require_model()
+        if name not in self.checkpoints:
+            raise UserInputError(f"There is no checkpoint named {name!r} in checkpoints/.")
+        if name not in self.models:
+            try:
+                self.models[name] = PoseTransfer.from_checkpoint(self.checkpoints[name])
+            except ValueError as exc:
+                raise UserInputError(f"The checkpoint cannot be used: {exc}.") from None
+        return self.models[name]
+
+    def card(self, name: str) -> ModelCard:
+        """What the repository knows about checkpoint ``name`` (posegan.model_card), read once."""
+        if name not in self.cards:
+            self.cards[name] = model_card(self.checkpoints[name])
+        return self.cards[name]
 
     # ------------------------------------------------------------------------------------------ source
 
@@ -161,8 +193,10 @@ class Studio:
     # ------------------------------------------------------------------------------------------ generation
 
     def transfer(self, crop: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray,
-                 compare: bool = False) -> Transfer:
-        model = self.require_model()
+                 compare: bool = False, checkpoint: str | None = None) -> Transfer:
+        """The generated person; ``compare`` adds the same generator with plain skips; ``checkpoint``: a key of
+        ``checkpoints`` (None: the app's generator)."""
+        model = self.generator(checkpoint)
         if not is_present(target_pose).any():
             raise UserInputError("The target pose has no visible joint: show some joints first.")
         result = model(crop, target_pose, source_pose)
@@ -175,9 +209,9 @@ class Studio:
         return self.transfer(source.crop, source.pose, target_pose).result.image
 
     def animate(self, crop: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray, steps: int,
-                scale: int = 2, frame_ms: int = 90) -> bytes:
+                scale: int = 2, frame_ms: int = 90, checkpoint: str | None = None) -> bytes:
         """GIF bytes: skeleton | generated person for each pose from source to target, then back."""
-        model = self.require_model()
+        model = self.generator(checkpoint)
         steps = int(np.clip(steps, 2, MAX_ANIMATION_STEPS))
         poses = interpolate_poses(source_pose, target_pose, steps)
         images = model.batch([model.prepare(crop, pose, source_pose) for pose in poses])  # [N, 3, H, W]

@@ -1,4 +1,4 @@
-"""Command line: ``posegan {train,export,transfer,evaluate,detect,annotate,pairs,bench,space} --help``.
+"""Command line: ``posegan {train,export,transfer,evaluate,detect,annotate,pairs,bench,space,pose-prior} --help``.
 
 ``posegan`` is the console script of ``pip install -e .``; ``python -m posegan`` is the same from the repository root.
 Each subcommand parses its options and calls one library function, so everything is scriptable from Python.
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, DEFAULT_WEIGHTS_DIR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
+from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, DEFAULT_POSE_PRIOR, DEFAULT_WEIGHTS_DIR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
 
 DEFAULT_CHECKPOINT = str(DEFAULT_GENERATOR)
 
@@ -22,6 +22,7 @@ EPILOG = """examples:
   posegan pairs --annotations annotations-train.csv --out pairs-train.csv
   posegan bench --config configs/market-small.yaml --out results/bench.json
   posegan space --out ../posegan-space
+  posegan pose-prior   # rebuild checkpoints/pose-prior-market-train.npz from the Market annotations
 """
 
 
@@ -142,6 +143,14 @@ def _bench(args, parser):
     run_benchmarks(args.config, args.out, threads=args.threads, iterations=args.iterations, data_root=args.data)
 
 
+def _pose_prior(args, parser):
+    from .pose_prior import build_prior
+    prior = build_prior(args.annotations, args.held_out, held_out=args.held_out_poses)
+    prior.save(args.out)
+    print(f"wrote {args.out} ({len(prior.poses):,} training poses, {Path(args.out).stat().st_size / 1000:.0f} kB; "
+          f"pose distance typical up to {prior.pose_typical:.3f}, unseen beyond {prior.pose_unseen:.3f} torso sizes)")
+
+
 def _evaluate(args, parser):
     from .evaluate import evaluate
     checkpoint = None if args.checkpoint == "none" else args.checkpoint
@@ -252,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt)
     p.add_argument("--out", required=True, help="Space folder, e.g. a clone of the Space (its .git is kept)")
     p.set_defaults(func=_space)
+    p = sub.add_parser("pose-prior", help="the training poses and limits behind the app's pose plausibility meter",
+                       formatter_class=fmt)
+    p.add_argument("--annotations", default=f"{DEFAULT_DATA_ROOT}/annotations-train.csv",
+                   help="pose annotations of the images the generator was trained on (Market CSV)")
+    p.add_argument("--held-out", default=f"{DEFAULT_DATA_ROOT}/annotations-test.csv",
+                   help="poses it never trained on, to calibrate what counts as typical and as unseen")
+    p.add_argument("--held-out-poses", type=int, default=2000, help="how many of them (a seeded sample)")
+    p.add_argument("--out", default=str(DEFAULT_POSE_PRIOR), help="output .npz (the app reads this one)")
+    p.set_defaults(func=_pose_prior)
     return parser
 
 

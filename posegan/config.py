@@ -19,6 +19,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_GENERATOR = REPO_ROOT / "checkpoints" / "posegan-market-small.pt"  # the generator the app ships with
+DEFAULT_POSE_PRIOR = REPO_ROOT / "checkpoints" / "pose-prior-market-train.npz"  # training poses, posegan.pose_prior
 # Data and metric weights are not in the repository: by default they sit in shared/ beside it (as in development and
 # CI), found from the package's location so that commands work from any folder. Strings: they go into config YAML.
 SHARED = REPO_ROOT.parent / "shared"

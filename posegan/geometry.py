@@ -202,6 +202,15 @@ def part_boxes(affines: np.ndarray, masks: np.ndarray):
     return targets, sources
 
 
+def source_points(affines: np.ndarray, masks: np.ndarray, x: float, y: float):
+    """Where each part reads the target pixel (x, y) in the source: (float[P, 2] source (x, y), bool[P] whether the
+    part's mask covers the pixel, i.e. whether that part takes part in the skip's max there)."""
+    points = affines[:, :, :2] @ np.array([x, y], np.float64) + affines[:, :, 2]
+    height, width = masks.shape[1:]
+    row, col = int(np.clip(round(y), 0, height - 1)), int(np.clip(round(x), 0, width - 1))
+    return points, masks[:, row, col] > 0
+
+
 def affines_to_theta(affines: torch.Tensor, height: int = HEIGHT, width: int = WIDTH) -> torch.Tensor:
     """Pixel-space affines [..., 2, 3] -> ``affine_grid`` thetas [..., 2, 3] for ``align_corners=False``.
 

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .geometry import NUM_PARTS
+from .geometry import NUM_PARTS, affines_to_theta
 from .keypoints import LIMBS, NUM_JOINTS, is_present
+from .networks.deformable_skip import DeformableSkip
 
 # One colour per joint / part (OpenPose-like hue wheel), so trainer grids and the app agree.
 JOINT_COLOURS = [tuple(int(255 * c) for c in _rgb) for _rgb in
@@ -96,6 +97,26 @@ def offsets_to_rgb(offsets: np.ndarray, masks: np.ndarray) -> np.ndarray:
     value = length / max(float(length.max()), 1e-6)
     hsv = np.stack([angle * 255, np.full_like(angle, 255), value * 255], axis=-1).astype(np.uint8)
     return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
+
+
+def skip_rgb(source_image: np.ndarray, affines: np.ndarray, masks: np.ndarray, mode: str = "bilinear"):
+    """What a deformable skip would carry if its features were the source photo's RGB: (uint8 [P, H, W, 3] part by
+    part, warped by the part's affine and masked, uint8 [H, W, 3] the max over parts). The warp is the skip's own
+    module (:class:`posegan.networks.deformable_skip.DeformableSkip`), fed one part's mask at a time."""
+    skip = DeformableSkip(pose_channels=0, mode=mode)
+    image = torch.from_numpy(np.ascontiguousarray(source_image)).permute(2, 0, 1).float()[None]  # [1, 3, H, W]
+    theta = affines_to_theta(torch.from_numpy(np.asarray(affines)))[None]                       # [1, P, 2, 3]
+    masks = torch.from_numpy(np.asarray(masks, np.float32))
+    one_part = torch.diag_embed(torch.ones(NUM_PARTS))[:, :, None, None] * masks                # [P, P, H, W]
+    with torch.no_grad():
+        parts, _, _ = skip(image.expand(NUM_PARTS, -1, -1, -1), theta.expand(NUM_PARTS, -1, -1, -1), one_part)
+        combined, _, _ = skip(image, theta, masks[None])
+    return _images(parts), _images(combined)[0]
+
+
+def _images(batch: torch.Tensor) -> np.ndarray:
+    """float [N, 3, H, W] in 0..255 -> uint8 [N, H, W, 3]."""
+    return batch.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
 
 
 def image_grid(rows: list[list[np.ndarray]], scale: int = 1, pad: int = 2) -> Image.Image:

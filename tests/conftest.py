@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny model config (diffusers-style dummy widths), the Market fixture folder
-(``tests/fixtures/market-mini``: 8 test images, also the ``samples`` split, and 6 training images), the app on a free
-port; and ``--no-skips``, which fails a run where any test skipped (CI, ``.ci/run``)."""
+(``tests/fixtures/market-mini``: 8 test images, also the ``samples`` split, and 6 training images), the app served
+once per session with one headless Chromium for the browser tests; and ``--no-skips``, which fails a run where any
+test skipped (CI, ``.ci/run``)."""
 from __future__ import annotations
 
 import os
@@ -83,3 +84,21 @@ def app_url():
     demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_options())
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download does not work offline
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless system Chromium driven by Playwright, started once. Without it the browser tests skip with the
+    install command (CI installs it and fails on any skip)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install chromium chromium-driver`")
+    sync_playwright = pytest.importorskip("playwright.sync_api", reason="needs `pip install playwright`").sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -191,6 +191,17 @@ def test_events_cannot_be_run_by_name_outside_the_queue_or_when_private(app_url,
     assert response.status_code == 404, response.text
 
 
+@pytest.mark.parametrize("name", ["on_photo", "generate", "transfer"])
+def test_run_predict_runs_no_queued_event(app_url, name):
+    """/run/predict is open for gr.Examples (it loads a clicked example outside the queue); Gradio refuses every
+    queued event there, and all of the app's events are queued."""
+    with httpx.Client(base_url=app_url, timeout=30) as http:
+        config = http.get("config").json()
+        fn_index = next(dep["id"] for dep in config["dependencies"] if dep["api_name"] == name)
+        response = http.post("gradio_api/run/predict", json={"data": [None] * 5, "fn_index": fn_index})
+    assert response.status_code == 404 and "join the queue" in response.text, response.text
+
+
 def test_raw_http_requests_run_at_most_two_at_a_time(app_url, monkeypatch):
     """Six /call/transfer and six /run/transfer requests at once: the /run/ ones are refused and no more than
     CONCURRENCY generations ever run together (before: /run/ ran 16 at once)."""
@@ -280,3 +291,15 @@ def test_skips_panel_shows_learned_offsets_when_the_model_has_them(tiny_cfg):
     html = skips_panel(model(crop, PRESETS["Arms out"], PRESETS["Standing, front"]), crop)
     assert "learned offsets" in html
     assert html.count("<tr>") == 1 + tiny_cfg.model.warp_levels  # header + one row per warped level
+
+
+def test_user_errors_log_one_line_without_a_traceback(app_url, capfd, caplog):
+    """Before: every refused input (here a file that is not an image) printed a full traceback in the console."""
+    with httpx.Client(base_url=app_url, timeout=60) as http:
+        message = run_like_the_page(http, "on_photo", [upload(http, EXAMPLES / "ATTRIBUTION.md")])
+    assert not message["success"] and "not an image" in message["output"]["error"]
+    console = capfd.readouterr()
+    assert "Traceback" not in console.out + console.err, console
+    assert [(record.levelname, record.getMessage()) for record in caplog.records if record.name == "posegan.app"] == [
+        ("WARNING", "on_photo refused the input: This file cannot be used as a photo: not an image file: uploaded "
+                    "image (the format is not recognised).")]

@@ -1,8 +1,7 @@
 """The app in a real browser: upload a photo, drag a joint of the target skeleton, Generate, see the change.
 
-Headless system Chromium driven by Playwright (its own browser download does not work offline):
-``apt-get install chromium chromium-driver`` provides /usr/bin/chromium. Without it the test skips with that command
-(CI installs it and fails on any skip: ``.ci/run``).
+Headless system Chromium driven by Playwright (the ``browser`` fixture of conftest.py; without
+``/usr/bin/chromium`` the browser tests skip with the install command, and CI fails on any skip: ``.ci/run``).
 Screenshots go to test-artifacts/ (git-ignored); docs/screenshot-editor.png and docs/screenshot-features.png are
 copies of its editor.png and features.png. Run: ``python -m pytest tests/test_browser.py -q``
 """
@@ -17,31 +16,23 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install chromium chromium-driver`",
-                allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.sync_api", reason="needs `pip install playwright` (requirements.txt)")
-expect, sync_playwright = playwright_api.expect, playwright_api.sync_playwright
+expect = pytest.importorskip("playwright.sync_api", reason="needs `pip install playwright` (requirements.txt)").expect
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "demo" / "examples" / "market-0161_c3s3_033028_07.jpg"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 TIMEOUT_MS = 30_000
-LEFT_WRIST = 7  # present in the default target pose ("Walking left (side)")
+LEFT_WRIST = 7  # present in the default target pose ("Walking, front")
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(app_url)
-        yield page
-        browser.close()
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    yield page
+    context.close()
 
 
 def result_src(page) -> str:

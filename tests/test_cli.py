@@ -19,7 +19,7 @@ from test_train import resume_command, train_command
 
 
 @pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "pairs", "bench",
-                                     "space"])
+                                     "space", "pose-prior"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])

@@ -5,9 +5,10 @@ import torch
 from torch.nn import functional as F
 
 from posegan.geometry import (LIMB_PARTS, NUM_PARTS, PART_NAMES, affines_to_theta, limb_polygon, part_affines,
-                              part_masks, skip_inputs, torso_size)
+                              part_masks, skip_inputs, source_points, torso_size)
 from posegan.keypoints import J, is_present
 from posegan.networks.deformable_skip import DeformableSkip
+from posegan.visualize import skip_rgb
 
 
 def apply(matrix, pose):
@@ -184,3 +185,26 @@ def test_part_boxes_map_through_the_affines(frontal_pose):
         np.testing.assert_allclose(source_box, target_box + [5, -2], atol=1e-3)
     masks[3] = 0
     assert part_boxes(affines, masks)[0][3] is None
+
+
+def test_source_points_follow_the_affines_and_say_which_parts_cover_the_pixel(frontal_pose):
+    source = apply(similarity(0, 1, 5, -2), frontal_pose)
+    affines, masks = skip_inputs(source, frontal_pose)
+    x, y = (frontal_pose[J["right_shoulder"]] + frontal_pose[J["right_elbow"]]) / 2  # middle of the upper arm
+    points, covered = source_points(affines, masks, x, y)
+    np.testing.assert_allclose(points, np.tile([x + 5, y - 2], (NUM_PARTS, 1)), atol=1e-3)
+    assert covered[PART_NAMES.index("torso")] and covered[PART_NAMES.index("right_upper_arm")]
+    assert not covered[PART_NAMES.index("left_lower_leg")]
+
+
+def test_skip_rgb_carries_the_source_photo_part_by_part(frontal_pose):
+    source = apply(similarity(0, 1, 5, 0), frontal_pose)  # the person 5 px further right in the source
+    affines, masks = skip_inputs(source, frontal_pose)
+    photo = np.random.default_rng(0).integers(0, 256, (128, 64, 3), dtype=np.uint8)
+    parts, combined = skip_rgb(photo, affines, masks, mode="nearest")
+    assert parts.shape == (NUM_PARTS, 128, 64, 3) and combined.shape == (128, 64, 3)
+    forearm = PART_NAMES.index("right_forearm")
+    inside = masks[forearm][:, :59] > 0
+    np.testing.assert_array_equal(parts[forearm][:, :59][inside], photo[:, 5:][inside])  # x reads x + 5
+    assert (parts[forearm][masks[forearm] == 0] == 0).all()
+    np.testing.assert_array_equal(combined, parts.max(axis=0))  # the skip's max over the masked parts
