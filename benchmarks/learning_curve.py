@@ -5,6 +5,8 @@
 
 Each ``EVAL_DIR:STEP`` is a ``python -m posegan evaluate`` output folder and the training step of its checkpoint;
 the hours come from the run's ``log.csv`` (``train_seconds``: time in training steps, not evaluation or idle time).
+A run fine-tuned from that one (``train.init_from``) is given as ``EVAL_DIR:STEP:ITS_LOG:BASE_STEP``: its own hours
+at STEP plus the first run's hours at BASE_STEP, the step it started from.
 Writes ``learning-curve.json`` and ``learning-curve.png`` (one panel per metric). Points evaluated on different
 numbers of pairs are marked with that number: FID in particular depends on it.
 """
@@ -42,11 +44,15 @@ def main():
     args = parser.parse_args()
     points = []
     for spec in args.evals:
-        folder, _, step = spec.rpartition(":")
+        folder, step, *continued = spec.split(":")
+        hours = hours_at(Path(args.log), int(step))
+        if continued:
+            log, base_step = continued
+            hours = hours_at(Path(log), int(step)) + hours_at(Path(args.log), int(base_step))
         report = json.loads((Path(folder) / "metrics.json").read_text())
-        points.append({"eval": folder, "step": int(step), "hours": round(hours_at(Path(args.log), int(step)), 3),
-                       "pairs": report["pairs"], **report["results"][args.method]})
-    points.sort(key=lambda p: p["step"])
+        points.append({"eval": folder, "step": int(step), "hours": round(hours, 3), "pairs": report["pairs"],
+                       **report["results"][args.method]})
+    points.sort(key=lambda p: p["hours"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "learning-curve.json").write_text(json.dumps(points, indent=2))

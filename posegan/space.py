@@ -16,9 +16,10 @@ from pathlib import Path
 from .config import REPO_ROOT
 
 PACKAGES = ("demo", "posegan")  # copied whole, less caches and the type stubs Gradio writes next to demo/
-CHECKPOINTS = ("posegan-market-small.pt", "yolo11n-pose.pt", "README.md")  # the generator, the detector, their card
+CHECKPOINTS = ("posegan-market-small.pt", "yolo11n-pose.pt", "pose-prior-market-train.npz", "README.md")  # generator,
+# detector, the training poses of the plausibility meter, their card
 FILES = ("app.py", "requirements.txt")
-LFS_PATTERNS = ("*.pt", "*.pth", "*.jpg", "*.png")  # every binary the copy holds; tests/test_space.py checks this
+LFS_PATTERNS = ("*.pt", "*.pth", "*.npz", "*.jpg", "*.png")  # every binary the copy holds; tests/test_space.py checks this
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi")
 
 README_BODY = """
