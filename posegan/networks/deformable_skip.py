@@ -61,9 +61,9 @@ class DeformableSkip(nn.Module):
         masks = F.interpolate(part_masks.to(features.dtype), size=(height, width), mode="nearest")  # [B, P, h, w]
         grid, offsets = self._grid(theta, pose_features, batch, height, width)  # [B, P, h, w, 2]
         grid = torch.where(masks[..., None] > 0, grid, _OUTSIDE)  # the mask, folded into the sampling
-        warped = F.grid_sample(features.float(), grid.view(batch, NUM_PARTS * height, width, 2), mode=self.mode,
+        warped = F.grid_sample(features.float(), grid.reshape(batch, NUM_PARTS * height, width, 2), mode=self.mode,
                                padding_mode="zeros", align_corners=False)  # [B, C, P*h, w]: all parts, one call
-        combined = warped.view(batch, channels, NUM_PARTS, height, width).amax(dim=2)  # zeros take part in the max
+        combined = warped.reshape(batch, channels, NUM_PARTS, height, width).amax(dim=2)  # zeros take part in the max
         return combined.to(features.dtype), masks, offsets
 
     def _grid(self, theta: torch.Tensor, pose_features: torch.Tensor | None, batch: int, height: int, width: int):

@@ -1,10 +1,16 @@
-"""The deformable skip's one-call, mask-folded warp (issue #14) against the straightforward per-part form."""
+"""The fast forms of issue #14 against the straightforward ones, kept here as references: the deformable skip's
+one-call, mask-folded warp against the per-part warp-multiply-max, the resize-conv as a transposed convolution against
+nearest x2 + 3x3 conv, and the whole generator built from either."""
 import pytest
 import torch
 from torch.nn import functional as F
 
+from posegan.data import MODEL_INPUTS, MarketPoseDataset
 from posegan.geometry import NUM_PARTS
+from posegan.networks import Generator
+from posegan.networks.blocks import ResizeConv2d, resize_conv_from_transposed, transposed_from_resize_conv
 from posegan.networks.deformable_skip import DeformableSkip
+from conftest import MINI_DATA
 
 
 def reference_skip(skip, features, theta, part_masks, pose_features=None):
@@ -62,3 +68,49 @@ def test_masked_out_pixels_read_nothing():
     part_masks[:, :, :8] = 0  # the top quarter of the target is covered by no part
     combined, _, _ = skip(features.detach().abs() + 1, theta, part_masks)
     assert not combined[:, :, :4].any() and (combined[:, :, 4:] >= 0).all()
+
+
+def test_any_memory_format_gives_the_same_output():
+    skip = DeformableSkip(5)
+    features, theta, part_masks, _ = random_inputs()
+    expected = skip(features, theta, part_masks)[0]
+    channels_last = [x.contiguous(memory_format=torch.channels_last) for x in (features, part_masks)]
+    torch.testing.assert_close(skip(channels_last[0], theta, channels_last[1])[0], expected)
+
+
+def reference_resize_conv(module, x):
+    return F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), module.weight, padding=1)
+
+
+def test_resize_conv_as_transposed_conv_matches_nearest_then_conv_with_gradients():
+    resize = ResizeConv2d(6, 5)
+    x = torch.randn(2, 6, 4, 3, requires_grad=True)
+    fast, slow = resize(x), reference_resize_conv(resize, x)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=0)
+    weights = torch.randn_like(fast)
+    for fast_grad, slow_grad in zip(torch.autograd.grad((fast * weights).sum(), [x, resize.weight]),
+                                    torch.autograd.grad((slow * weights).sum(), [x, resize.weight])):
+        torch.testing.assert_close(fast_grad, slow_grad, atol=1e-5, rtol=1e-5)
+    # the transposed kernel is reachable, so the least-squares projection gives the 3x3 kernel back
+    torch.testing.assert_close(resize_conv_from_transposed(transposed_from_resize_conv(resize.weight.detach())),
+                               resize.weight.detach())
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "resize_conv"])
+@pytest.mark.parametrize("deformable", [True, False])
+@pytest.mark.parametrize("learned_offsets", [False, True])
+def test_generator_fast_and_plain_paths_agree(tiny_cfg, monkeypatch, upsample, deformable, learned_offsets):
+    tiny_cfg.model.upsample, tiny_cfg.model.learned_offsets = upsample, learned_offsets
+    G = Generator(tiny_cfg.model).eval()
+    for skip in G.skips if learned_offsets else []:
+        torch.nn.init.normal_(skip.offset_head.weight, std=0.05)
+    ds = MarketPoseDataset(MINI_DATA, "samples")
+    inputs = [torch.utils.data.default_collate([ds[0], ds[5]])[k] for k in MODEL_INPUTS]
+    with torch.no_grad():
+        fast = G(*inputs, deformable=deformable)
+        monkeypatch.setattr(DeformableSkip, "forward", reference_skip)
+        monkeypatch.setattr(ResizeConv2d, "forward", reference_resize_conv)
+        plain = G(*inputs, deformable=deformable)
+    torch.testing.assert_close(fast.image, plain.image, atol=1e-5, rtol=0)
+    for fast_warped, plain_warped in zip(fast.warped_features, plain.warped_features, strict=True):
+        torch.testing.assert_close(fast_warped, plain_warped, atol=1e-5, rtol=0)
