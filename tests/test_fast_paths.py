@@ -114,3 +114,16 @@ def test_generator_fast_and_plain_paths_agree(tiny_cfg, monkeypatch, upsample, d
     torch.testing.assert_close(fast.image, plain.image, atol=1e-5, rtol=0)
     for fast_warped, plain_warped in zip(fast.warped_features, plain.warped_features, strict=True):
         torch.testing.assert_close(fast_warped, plain_warped, atol=1e-5, rtol=0)
+
+
+def test_resize_conv_inference_kernel_follows_weight_changes():
+    resize = ResizeConv2d(3, 4).eval()
+    x = torch.randn(1, 3, 4, 2)
+    with torch.inference_mode():
+        before = resize(x)
+        assert torch.equal(resize(x), before)  # the kept kernel
+        with torch.no_grad():
+            resize.weight.mul_(2)  # an optimiser or EMA step, or load_state_dict: in place
+        torch.testing.assert_close(resize(x), 2 * before)
+        resize.load_state_dict({"weight": torch.zeros(4, 3, 3, 3)})
+        assert not resize(x).any()
