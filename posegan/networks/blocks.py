@@ -87,7 +87,7 @@ def resize_conv_from_transposed(weight: torch.Tensor) -> torch.Tensor:
 def transposed_from_resize_conv(weight: torch.Tensor) -> torch.Tensor:
     """The ConvTranspose2d(4, stride 2, padding 1) kernel [in, out, 4, 4] that computes exactly what nearest x2 + the
     3x3 convolution ``weight`` [out, in, 3, 3] computes: the taps of ``_TAPS_FROM_RESIZE`` on rows, then columns."""
-    return _transposed_taps(_transposed_taps(weight, 2), 3).transpose(0, 1)
+    return _transposed_taps(_transposed_taps(weight, 2), 3).transpose(0, 1).contiguous()
 
 
 def _transposed_taps(weight: torch.Tensor, dim: int) -> torch.Tensor:
