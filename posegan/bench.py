@@ -1,11 +1,13 @@
 """Speed benchmark: generator inference (batch 1 and 16) and full training steps (G + D + VGG losses).
 
-    python -m posegan bench --config configs/market-small.yaml --config configs/market-paper.yaml \
-        --out results/bench.json --threads 2
+    python -m posegan bench --out results/bench.json --threads 2   # market-small, its resize-conv recipe, market-paper
 
 Prints a table and writes JSON {command, device, threads, torch, results: [...]}; times are medians over
-``iterations`` runs after warm-up. Inputs are real sample pairs (geometry included), weights are random
-(speed does not depend on them).
+``iterations`` runs after warm-up, the paths of one figure interleaved run by run (fair on a shared machine). For each
+config: G forward in fp32 eager (the default path: one-call deformable skips, resize-conv as a transposed conv, issue
+#14) and under CPU bf16 autocast with its max |difference| from fp32, and the training step with the VGG loss network
+in fp32 and in bf16 (``loss.vgg_bf16``); ``*_fastest`` names the faster path. Inputs are real sample pairs (geometry
+included), weights are random (speed does not depend on them).
 """
 from __future__ import annotations
 
@@ -26,18 +28,69 @@ from .train import Trainer
 from .utils import set_cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIGS = [REPO / "configs" / "market-small.yaml", REPO / "configs" / "market-paper.yaml"]
+DEFAULT_CONFIGS = [REPO / "configs" / name for name in
+                   ("market-small.yaml", "market-small-resizeconv-snhinge-style.yaml", "market-paper.yaml")]
 
 
-def _median_seconds(fn, iterations: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _interleaved_medians(fns: dict, iterations: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of each callable, the callables alternated run by run (the order flipped every round), so that
+    a load change on a shared machine hits every path alike and the ratios stay meaningful."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for i in range(iterations):
+        for name in (list(fns) if i % 2 == 0 else list(fns)[::-1]):
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _bf16(fn):
+    """``fn`` under CPU bf16 autocast: a win for wide networks on AMX / AVX-512 BF16 cores, a loss for small ones."""
+    def run():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fn()
+    return run
+
+
+def _generator_paths(G, items, iterations: int) -> dict:
+    """G forward at batch 1 and 16 in fp32 eager and under bf16 autocast (ms per image), the faster path per batch
+    size, and the largest |bf16 - fp32| over the batch-16 images (outputs in [-1, 1])."""
+    result = {}
+    for batch_size in (1, 16):
+        batch = default_collate(items[:batch_size])
+        inputs = [batch[k] for k in MODEL_INPUTS]
+        fp32 = lambda: G(*inputs).image  # noqa: E731
+        with torch.inference_mode():
+            seconds = _interleaved_medians({"fp32": fp32, "bf16": _bf16(fp32)}, iterations)
+        for path, s in seconds.items():
+            result[f"G_forward_ms_per_image_b{batch_size}_{path}"] = round(1000 * s / batch_size, 2)
+        result[f"G_forward_fastest_b{batch_size}"] = min(seconds, key=seconds.get)
+    with torch.inference_mode():
+        result["G_bf16_max_abs_diff"] = round((_bf16(fp32)().float() - fp32()).abs().max().item(), 5)
+    return result
+
+
+def _training_paths(trainer, items, iterations: int) -> dict:
+    """Training steps (G + D + losses) with the VGG loss network in fp32 and under bf16 autocast (``loss.vgg_bf16``),
+    in images per second; the config's own setting is restored afterwards."""
+    batch = default_collate(items[:trainer.cfg.train.batch_size])
+    configured = trainer.cfg.loss.vgg_bf16
+
+    def step(vgg_bf16: bool):
+        def run():
+            trainer.cfg.loss.vgg_bf16 = vgg_bf16
+            trainer.train_step(batch)
+        return run
+    seconds = _interleaved_medians({"fp32": step(False), "vgg_bf16": step(True)}, max(3, iterations // 2))
+    trainer.cfg.loss.vgg_bf16 = configured
+    result = {"train_batch_size": trainer.cfg.train.batch_size, "train_vgg_bf16_configured": configured}
+    for path, s in seconds.items():
+        result[f"train_images_per_s_{path}"] = round(trainer.cfg.train.batch_size / s, 2)
+    result["train_fastest"] = min(seconds, key=seconds.get)
+    return result
 
 
 def benchmark_config(config_path, data_root=DEFAULT_ROOT, iterations: int = 10) -> dict:
@@ -45,20 +98,10 @@ def benchmark_config(config_path, data_root=DEFAULT_ROOT, iterations: int = 10) 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, tmp, data_root, split="samples", sample_split="samples", device="cpu")
     items = [trainer.dataset[i % len(trainer.dataset)] for i in range(16)]
-    G = trainer.G.eval()
-    result = {"config": str(config_path), "G_params": sum(p.numel() for p in G.parameters()),
+    result = {"config": str(config_path), "G_params": sum(p.numel() for p in trainer.G.parameters()),
               "D_params": sum(p.numel() for p in trainer.D.parameters())}
-    for batch_size in (1, 16):
-        batch = default_collate(items[:batch_size])
-        inputs = [batch[k] for k in MODEL_INPUTS]
-        with torch.inference_mode():
-            seconds = _median_seconds(lambda: G(*inputs), iterations)
-        result[f"G_forward_ms_per_image_b{batch_size}"] = round(1000 * seconds / batch_size, 2)
-    train_batch = default_collate(items[:cfg.train.batch_size])
-    seconds = _median_seconds(lambda: trainer.train_step(train_batch), max(3, iterations // 2), warmup=1)
-    result["train_batch_size"] = cfg.train.batch_size
-    result["train_step_s"] = round(seconds, 3)
-    result["train_images_per_s"] = round(cfg.train.batch_size / seconds, 2)
+    result.update(_generator_paths(trainer.G.eval(), items, iterations))
+    result.update(_training_paths(trainer, items, iterations))
     return result
 
 
@@ -69,10 +112,14 @@ def run_benchmarks(configs=None, out="results/bench.json", threads: int = 2, ite
     report = {"command": " ".join(["python -m posegan"] + sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
               else " ".join(sys.argv), "device": f"cpu ({platform.processor() or platform.machine()})",
               "threads": threads, "torch": torch.__version__, "iterations": iterations, "results": results}
-    print(f"{'config':<28}{'G params':>11}{'fwd b1 ms':>11}{'fwd b16 ms/img':>16}{'train img/s':>13}")
+    print(f"{'config':<44}{'fwd b1 ms fp32/bf16':>21}{'b16 ms/img fp32/bf16':>22}{'bf16 diff':>11}"
+          f"{'train img/s fp32/vgg-bf16':>27}")
     for r in results:
-        print(f"{Path(r['config']).name:<28}{r['G_params']:>11,}{r['G_forward_ms_per_image_b1']:>11}"
-              f"{r['G_forward_ms_per_image_b16']:>16}{r['train_images_per_s']:>13}")
+        print(f"{Path(r['config']).name:<44}"
+              f"{r['G_forward_ms_per_image_b1_fp32']:>11} / {r['G_forward_ms_per_image_b1_bf16']:<7}"
+              f"{r['G_forward_ms_per_image_b16_fp32']:>12} / {r['G_forward_ms_per_image_b16_bf16']:<7}"
+              f"{r['G_bf16_max_abs_diff']:>11.3g}"
+              f"{r['train_images_per_s_fp32']:>16} / {r['train_images_per_s_vgg_bf16']:<7}")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")

@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_pairs)
 
     p = sub.add_parser("bench", help="time generator inference and training steps", formatter_class=fmt)
-    p.add_argument("--config", action="append", help="config(s) to time (default: market-small and market-paper)")
+    p.add_argument("--config", action="append", help="config(s) to time (default: market-small, its resize-conv recipe, market-paper)")
     p.add_argument("--out", default="results/bench.json", help="JSON output")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--iterations", type=int, default=10, help="timed iterations per measurement")

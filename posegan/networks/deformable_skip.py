@@ -10,6 +10,12 @@ is multiplied *before* the max, so masked-out parts contribute 0 and the result 
 §8.8). Thetas come from :func:`posegan.geometry.affines_to_theta` and are valid at every level because
 sampling uses ``align_corners=False`` (doc §9.1 recipe (b)).
 
+How it is computed (issue #14, same output as warp-each-part-then-multiply within float rounding): the P parts'
+grids are stacked along the height, so one ``grid_sample`` call on the un-repeated features [B, C, h, w] gives
+[B, C, P*h, w], and no per-part copy of the features exists. The masks are binary (:func:`posegan.geometry.part_masks`),
+so the multiplication is folded into the sampling: a masked-out target pixel samples far outside the image, where
+``padding_mode="zeros"`` gives exactly the 0 the multiplication gave (and the same zero gradients).
+
 Optional learned offsets (our extension, not in the authors' code nor claimed for the paper; off by default): a zero-initialised 3x3 conv on the
 pose-stream features of the level predicts a residual (dx, dy) per part and pixel, in normalised grid units,
 that is added to the affine grid; :func:`posegan.losses.offset_smoothness` regularises it.
@@ -22,6 +28,10 @@ from torch.nn import functional as F
 
 from ..geometry import NUM_PARTS
 from ..utils import assert_shape
+
+# A normalised grid coordinate whose every bilinear/nearest tap lies outside the image at any level (with
+# align_corners=False, -4 is pixel -1.5 w - 0.5 <= -2): padding_mode="zeros" samples exactly 0 there.
+_OUTSIDE = -4.0
 
 
 class DeformableSkip(nn.Module):
@@ -47,19 +57,24 @@ class DeformableSkip(nn.Module):
         batch, channels, height, width = features.shape
         assert_shape(theta, (batch, NUM_PARTS, 2, 3), "theta")
         assert_shape(part_masks, (batch, NUM_PARTS, None, None), "part_masks")
-        # The grid is built and sampled in float32 even under bf16 autocast: bf16 coordinates are off by up to
-        # ~0.4 px at 128x64, the half-pixel error the design doc warns about (§8.5).
-        grid = F.affine_grid(theta.reshape(batch * NUM_PARTS, 2, 3).float(),
-                             [batch * NUM_PARTS, channels, height, width], align_corners=False)  # [B*P, h, w, 2]
-        offsets = None
-        if self.offset_head is not None:
-            offsets = self.offset_head(pose_features).view(batch, NUM_PARTS, 2, height, width)
-            offsets = offsets.permute(0, 1, 3, 4, 2)  # [B, P, h, w, 2]
-            grid = grid + offsets.reshape(batch * NUM_PARTS, height, width, 2).float()
-        repeated = features.float().repeat_interleave(NUM_PARTS, dim=0)  # [B*P, C, h, w]
-        warped = F.grid_sample(repeated, grid, mode=self.mode, padding_mode="zeros", align_corners=False)
-        warped = warped.to(features.dtype).view(batch, NUM_PARTS, channels, height, width)
         # Nearest resize of the masks picks the top-left pixel of each block, as TF1 did (doc §3.6).
         masks = F.interpolate(part_masks.to(features.dtype), size=(height, width), mode="nearest")  # [B, P, h, w]
-        combined = (warped * masks[:, :, None]).amax(dim=1)  # [B, C, h, w]; zeros take part in the max
-        return combined, masks, offsets
+        grid, offsets = self._grid(theta, pose_features, batch, height, width)  # [B, P, h, w, 2]
+        grid = torch.where(masks[..., None] > 0, grid, _OUTSIDE)  # the mask, folded into the sampling
+        warped = F.grid_sample(features.float(), grid.reshape(batch, NUM_PARTS * height, width, 2), mode=self.mode,
+                               padding_mode="zeros", align_corners=False)  # [B, C, P*h, w]: all parts, one call
+        combined = warped.reshape(batch, channels, NUM_PARTS, height, width).amax(dim=2)  # zeros take part in the max
+        return combined.to(features.dtype), masks, offsets
+
+    def _grid(self, theta: torch.Tensor, pose_features: torch.Tensor | None, batch: int, height: int, width: int):
+        """Sampling grid [B, P, h, w, 2] of every part (affine, plus the learned offsets [B, P, h, w, 2] if any).
+
+        Built in float32 even under bf16 autocast: bf16 coordinates are off by up to ~0.4 px at 128x64, the
+        half-pixel error the design doc warns about (§8.5)."""
+        grid = F.affine_grid(theta.reshape(batch * NUM_PARTS, 2, 3).float(), [batch * NUM_PARTS, 1, height, width],
+                             align_corners=False).view(batch, NUM_PARTS, height, width, 2)
+        if self.offset_head is None:
+            return grid, None
+        offsets = self.offset_head(pose_features).view(batch, NUM_PARTS, 2, height, width)
+        offsets = offsets.permute(0, 1, 3, 4, 2)  # [B, P, h, w, 2]
+        return grid + offsets.float(), offsets
