@@ -9,7 +9,8 @@ CHECKPOINTS = DEFAULT_GENERATOR.parent
 
 def test_generator_files_are_the_posegan_checkpoints_not_the_detector():
     names = [path.name for path in generator_files()]
-    assert {"posegan-market-small.pt", "posegan-market-small-noskip.pt", "market-small-train-state.pt"} <= set(names)
+    assert {"posegan-market-small.pt", "posegan-market-small-noskip.pt", "posegan-market-small-resizeconv-snhinge-style.pt",
+            "market-small-resizeconv-snhinge-style-train-state.pt"} <= set(names)
     assert "yolo11n-pose.pt" not in names  # an ultralytics pickle, refused by the safe loader
 
 
@@ -26,9 +27,9 @@ def test_the_shipped_generator_card_has_its_evaluation_and_training_run():
 def test_the_ablation_is_found_in_its_role_and_the_training_state_by_its_run():
     ablation = model_card(CHECKPOINTS / "posegan-market-small-noskip.pt")
     assert round(ablation.metrics["ssim"], 4) == 0.2114 and "plain skips" in architecture(ablation.config)
-    state = model_card(CHECKPOINTS / "market-small-train-state.pt")
-    assert (state.kind, state.step, state.metrics) == ("train", 40_378, {})  # not evaluated yet
-    assert len(state.samples) == 4 and state.loss_curve is not None
+    state = model_card(CHECKPOINTS / "market-small-resizeconv-snhinge-style-train-state.pt")
+    assert (state.kind, state.step, state.metrics) == ("train", 2_502, {})  # a training state is never evaluated
+    assert len(state.samples) == 6 and state.loss_curve is not None  # every 500 steps of its run, and its last
 
 
 def test_an_unknown_file_has_a_card_without_results(tmp_path):
