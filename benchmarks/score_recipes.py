@@ -29,6 +29,11 @@ METRICS = ["ssim", "mask_ssim", "lpips", "l1", "fid", "fid_train"]
 PAIRED = ["ssim", "mask_ssim", "lpips", "l1"]
 
 
+def cell(metric: str, value: float) -> str:
+    """FIDs with one decimal, the other metrics with four."""
+    return f"{value:.1f}" if metric in ("fid", "fid_train") else f"{value:.4f}"
+
+
 def config_changes(run: Path, baseline: Path) -> str:
     """The config values of ``run`` that differ from ``baseline``'s, as key=value."""
     def flat(path):
@@ -76,15 +81,15 @@ def main():
     for name, r in report.items():
         cells = []
         for m in metrics_wanted:
-            cell = f"{r['results'][m]:.4f}" if m not in ("fid", "fid_train") else f"{r['results'][m]:.1f}"
+            text = cell(m, r["results"][m])
             if m in r.get("minus_baseline", {}):
                 d = r["minus_baseline"][m]
-                cell += f" ({d['a_minus_b']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}])"
-            cells.append(cell)
+                text += f" ({d['a_minus_b']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}])"
+            cells.append(text)
         rows.append(f"| {name} | {r['changes']} | {r['sec_per_step']:.2f} | " + " | ".join(cells) + " |")
     copy = report[args.baseline]["copy_source"]
     rows.append("| copy source | output = source image | – | " + " | ".join(
-        f"{copy[m]:.4f}" if m not in ("fid", "fid_train") else f"{copy[m]:.1f}" for m in metrics_wanted) + " |")
+        cell(m, copy[m]) for m in metrics_wanted) + " |")
     table = "\n".join(rows) + f"\n\nFirst {report[args.baseline]['pairs']} test pairs; in brackets the paired " \
         f"difference from {args.baseline} with its 95 % bootstrap interval.\n"
     (out / "table.md").write_text(table)

@@ -65,13 +65,9 @@ def frechet_distance(features_a: np.ndarray, features_b) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean))
 
 
+@register_metric("fid_train", per_pair=False)
 @register_metric("fid", per_pair=False)
 def fid(generated_features: np.ndarray, reference, **_) -> float:
-    """Against the real targets of the same pairs (``reference``: their features or statistics)."""
-    return frechet_distance(generated_features, reference)
-
-
-@register_metric("fid_train", per_pair=False)
-def fid_train(generated_features: np.ndarray, reference, **_) -> float:
-    """Against every training image (``reference``: their statistics), as the published Market FIDs."""
+    """FID against ``reference`` (features or statistics): the real targets of the same pairs for "fid", every
+    training image for "fid_train" (:func:`posegan.evaluate.evaluate` passes the one each name needs)."""
     return frechet_distance(generated_features, reference)
