@@ -74,6 +74,8 @@ class DataConfig:
     width: int = 64
     heatmap_sigma: float = 6.0     # px at 128x64 (doc §2)
     flip: bool = False             # random horizontal flip of both images; off in the original recipe (doc §1.4)
+    rare_pose_cap: float = 0.0     # > 1: draw pairs by their target pose's rarity, the rarest up to this many
+                                   # times as often as common ones (data.rare_pose_weights); 0 = each pair once a pass
 
 
 @dataclass

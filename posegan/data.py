@@ -23,6 +23,7 @@ from .config import DEFAULT_DATA_ROOT
 from .geometry import skip_inputs
 from .heatmaps import pose_heatmaps
 from .keypoints import HEIGHT, TORSO_JOINTS, WIDTH, flip_pose, is_present, read_market_csv
+from .pose_prior import PosePrior
 
 DEFAULT_ROOT = Path(DEFAULT_DATA_ROOT)
 # The keys of a pair dict that the generator takes, in its argument order.
@@ -123,3 +124,17 @@ class MarketPoseDataset(torch.utils.data.Dataset):
         item["target_image"] = image_to_tensor(target_image)
         item["source_name"], item["target_name"] = source_name, target_name
         return item
+
+
+def rare_pose_weights(dataset: MarketPoseDataset, cap: float, prior: PosePrior) -> torch.Tensor:
+    """float64[pairs]: how often to draw each pair of ``dataset`` relative to a common one (issue #13).
+
+    A pose the training data hardly holds (a wrist above the head, a wide step) is one the generator never learns to
+    draw, and the app asks for exactly those. Each pair is weighted by its target pose's rarity
+    (:meth:`PosePrior.rarity`: its most unusual joint against the training positions of that joint) over the median
+    rarity, clipped to [1, ``cap``]: half the pairs keep weight 1, the rarest are drawn ``cap`` times as often.
+    """
+    targets = sorted({target for _, target in dataset.pairs})
+    rarity = dict(zip(targets, prior.rarity(np.stack([dataset.poses[name] for name in targets]))))
+    per_pair = np.array([rarity[target] for _, target in dataset.pairs], np.float64)
+    return torch.from_numpy(np.clip(per_pair / max(np.median(per_pair), 1e-6), 1.0, cap))

@@ -95,15 +95,33 @@ class PosePrior:
         counted = np.maximum((self.present | shown).sum(axis=1), 1)
         return np.sqrt((error ** 2).sum(axis=1) / counted)
 
-    def joint_distances(self, pose: np.ndarray) -> np.ndarray:
-        """float[18]: each shown joint's distance to its K-th closest training position (NaN for hidden joints)."""
-        query = normalise(pose)
-        out = np.full(NUM_JOINTS, np.nan, np.float32)
-        for j in np.flatnonzero(is_present(pose)):
+    def joint_distances(self, poses: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """float[..., 18]: each shown joint's distance to its K-th closest training position (NaN for hidden joints).
+
+        ``poses`` [..., 18, 2]: one pose or many (compared ``chunk`` at a time, to bound the distance matrices)."""
+        poses = np.asarray(poses, np.float32)
+        flat = poses.reshape(-1, NUM_JOINTS, 2)
+        query, shown = normalise(flat), is_present(flat)
+        out = np.full(flat.shape[:2], np.nan, np.float32)
+        for j in range(NUM_JOINTS):
             seen = self.normalised[self.present[:, j], j]
-            if len(seen) >= K:
-                out[j] = np.partition(np.linalg.norm(seen - query[j], axis=-1), K - 1)[K - 1]
-        return out
+            rows = np.flatnonzero(shown[:, j])
+            if len(seen) < K:
+                continue
+            for start in range(0, len(rows), chunk):
+                block = rows[start:start + chunk]
+                distances = np.linalg.norm(query[block, None, j] - seen[None], axis=-1)   # [block, seen]
+                out[block, j] = np.partition(distances, K - 1, axis=1)[:, K - 1]
+        return out.reshape(poses.shape[:-1])
+
+    def rarity(self, poses: np.ndarray) -> np.ndarray:
+        """float[...]: the joint measure of :meth:`assess` for each of ``poses`` [..., 18, 2]: the largest ratio of a
+        shown joint's distance (:meth:`joint_distances`) to its "far" limit; 1 is beyond what 99.9 % of held-out
+        joints reach, 0 a pose with no joint shown. Training poses themselves score about 0.1 (median)."""
+        return self._worst_joint(self.joint_distances(poses))
+
+    def _worst_joint(self, joint_distances: np.ndarray) -> np.ndarray:
+        return np.nanmax(joint_distances / self.joint_limits, axis=-1, initial=0.0)
 
     def assess(self, pose: np.ndarray) -> Plausibility:
         distances = self.distances(pose)
@@ -111,7 +129,7 @@ class PosePrior:
         joints = self.joint_distances(pose)
         far = [int(j) for j in np.flatnonzero(joints > self.joint_limits)]  # NaN (hidden) compares False
         # Both measures as a ratio to their "unseen" limit; the worse one decides.
-        badness = max(distances[nearest] / self.pose_unseen, np.nanmax(joints / self.joint_limits, initial=0.0))
+        badness = max(distances[nearest] / self.pose_unseen, float(self._worst_joint(joints)))
         score = float(np.clip(1 - (1 - UNSEEN_SCORE) * badness, 0, 1))
         level = 0 if score >= self.typical_score else 1 if score >= UNSEEN_SCORE else 2
         return Plausibility(score, level, float(distances[nearest]), far, nearest)

@@ -39,9 +39,10 @@ from torch.utils.data import default_collate
 
 from .checkpoint import FORMAT, generator_weights, load_checkpoint, load_weights_converted, save_atomic
 from .config import PoseGANConfig, config_from_dict
-from .data import MODEL_INPUTS, MarketPoseDataset, tensor_to_image
+from .data import MODEL_INPUTS, MarketPoseDataset, rare_pose_weights, tensor_to_image
 from .losses import ReconstructionLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .networks import Discriminator, Generator
+from .pose_prior import PosePrior
 from .utils import available_cores, set_cpu_threads
 from .visualize import colourise_masks, draw_pose, image_grid, plot_training_log
 
@@ -90,6 +91,12 @@ class Trainer:
         cfg.data.root = str(root)  # config.yaml and checkpoints record the data actually used
         data_args = dict(height=cfg.data.height, width=cfg.data.width, sigma=cfg.data.heatmap_sigma)
         self.dataset = MarketPoseDataset(root, split, flip=cfg.data.flip, **data_args)
+        self.pair_weights = None  # None: every pair once per pass (see batch)
+        if cfg.data.rare_pose_cap > 1:
+            self.pair_weights = rare_pose_weights(self.dataset, cfg.data.rare_pose_cap, PosePrior.load())
+            common = self.pair_weights <= self.pair_weights.quantile(0.9)
+            self.log(f"rare-pose sampling (cap {cfg.data.rare_pose_cap:g}): the rarest 10 % of target poses make "
+                     f"{1 - self.pair_weights[common].sum() / self.pair_weights.sum():.0%} of the draws")
         samples = MarketPoseDataset(root, sample_split, **data_args)
         order = np.random.default_rng(cfg.train.seed).permutation(len(samples))[:cfg.train.sample_pairs]
         self.sample_batch = default_collate([samples[int(i)] for i in sorted(order)])
@@ -146,8 +153,9 @@ class Trainer:
             print(message, flush=True)
 
     def batch(self, step: int) -> dict:
-        """The batch of this rank at ``step``: a fresh permutation of the pairs per pass, so the order depends only
-        on (seed, step) and a resumed run sees the same data as an uninterrupted one."""
+        """The batch of this rank at ``step``: a fresh permutation of the pairs per pass (with ``data.rare_pose_cap``:
+        as many weighted draws), so the order depends only on (seed, step) and a resumed run sees the same data as an
+        uninterrupted one."""
         batch_size, n = self.cfg.train.batch_size, len(self.dataset)
         first = (step * self.world + self.rank) * batch_size
         items = []
@@ -155,7 +163,9 @@ class Trainer:
             epoch, position = divmod(k, n)
             if self._perm_epoch != epoch:
                 gen = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
-                self._perm, self._perm_epoch = torch.randperm(n, generator=gen), epoch
+                self._perm = (torch.randperm(n, generator=gen) if self.pair_weights is None else
+                              torch.multinomial(self.pair_weights, n, replacement=True, generator=gen))
+                self._perm_epoch = epoch
             items.append(self.dataset[int(self._perm[position])])
         return default_collate(items)
 

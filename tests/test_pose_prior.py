@@ -75,3 +75,14 @@ def test_build_and_save_from_annotations(tmp_path, capsys):
     assert loaded.pose_unseen == pytest.approx(built.pose_unseen) and np.allclose(loaded.joint_limits,
                                                                                   built.joint_limits)
     assert loaded.assess(built.poses[2]).distance == 0.0
+
+
+def test_rarity_is_the_joint_measure_of_assess_for_one_pose_or_many(prior, frontal_pose, raised):
+    poses = np.stack([frontal_pose, raised, np.full((18, 2), -1.0, np.float32)])
+    rarity = prior.rarity(poses)
+    assert rarity.shape == (3,) and prior.rarity(raised).shape == ()
+    for pose, value in zip(poses[:2], rarity):  # row by row equals one pose at a time
+        assert prior.rarity(pose) == pytest.approx(value)
+        assert np.nanmax(prior.joint_distances(pose) / prior.joint_limits) == pytest.approx(value)
+    assert rarity[0] < 0.5 < 1.0 < rarity[1]  # the dataset pose is common, the raised wrist beyond the far limit
+    assert rarity[2] == 0.0                   # nothing shown, nothing rare

@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from posegan.checkpoint import export_generator, export_training_state, load_checkpoint
+from posegan.data import rare_pose_weights
 from posegan.inference import PoseTransfer
+from posegan.pose_edits import raise_arm
+from posegan.pose_prior import PosePrior
 from posegan.train import Trainer, trim_log
 from conftest import MINI_DATA, REPO
 
@@ -202,3 +205,25 @@ def test_generator_moving_average_and_its_export(tiny_cfg, tmp_path):
     for name, value in resumed.G_ema.state_dict().items():
         assert value.dtype == torch.float32
         torch.testing.assert_close(value, trainer.G_ema.state_dict()[name], atol=1e-3, rtol=1e-3)
+
+
+def test_rare_pose_sampling_draws_rare_targets_more_often_and_stays_resumable(tiny_cfg, tmp_path):
+    """data.rare_pose_cap: weighted draws with replacement, still a function of (seed, step) only. The mini set's
+    poses are all common, so one target gets its right arm raised (a pose the training data hardly holds)."""
+    tiny_cfg.data.rare_pose_cap = 8.0
+    a = Trainer(tiny_cfg, tmp_path / "a", MINI_DATA, split="samples", sample_split="samples", device="cpu")
+    b = Trainer(tiny_cfg, tmp_path / "b", MINI_DATA, split="samples", sample_split="samples", device="cpu")
+    prior = PosePrior.load()
+    assert torch.equal(a.pair_weights, rare_pose_weights(a.dataset, 8.0, prior))
+    for step in (0, 5, 7):
+        assert a.batch(step)["target_name"] == b.batch(step)["target_name"]
+
+    rare_target = a.dataset.pairs[3][1]
+    a.dataset.poses[rare_target] = raise_arm(a.dataset.poses[rare_target], "right")[0]
+    a.pair_weights, a._perm_epoch = rare_pose_weights(a.dataset, 8.0, prior), None
+    rare = torch.tensor([target == rare_target for _, target in a.dataset.pairs])
+    assert torch.all(a.pair_weights[rare] > 4.0) and torch.all(a.pair_weights[~rare] < 1.5)
+    drawn = [target for s in range(300) for target in a.batch(s)["target_name"]]
+    share = drawn.count(rare_target) / len(drawn)  # expected 8 r / (8 r + 12 - r) for r pairs with that target
+    expected = float(a.pair_weights[rare].sum() / a.pair_weights.sum())
+    assert share == pytest.approx(expected, abs=0.08) and share > 3 * rare.float().mean()
