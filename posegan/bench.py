@@ -125,14 +125,14 @@ def run_benchmarks(configs=None, out="results/bench.json", threads: int = 2, ite
               else " ".join(sys.argv), "device": f"cpu ({platform.processor() or platform.machine()})",
               "threads": threads, "torch": torch.__version__, "iterations": iterations, "results": results}
     print(f"{'config':<44}{'fwd b1 ms fp32/bf16/compiled':>30}{'b16 ms/img fp32/bf16/compiled':>31}"
-          f"{'diff bf16/compiled':>20}{'compile s':>11}{'train img/s fp32/vgg-bf16':>27}")
+          f"{'diff bf16/compiled':>20}{'compile s':>13}{'train img/s fp32/vgg-bf16':>27}")
     for r in results:
         b1, b16 = ([r.get(f"G_forward_ms_per_image_b{b}_{path}", "-") for path in ("fp32", "bf16", "compiled")]
                    for b in (1, 16))
         diffs = [r.get(f"G_{path}_max_abs_diff", "-") for path in ("bf16", "compiled")]
         compile_s = [r.get(f"G_compile_s_b{b}", "-") for b in (1, 16)]
         print(f"{Path(r['config']).name:<44}{' / '.join(map(str, b1)):>30}{' / '.join(map(str, b16)):>31}"
-              f"{' / '.join(f'{d:.3g}' if d != '-' else d for d in diffs):>20}{' / '.join(map(str, compile_s)):>11}"
+              f"{' / '.join(f'{d:.3g}' if d != '-' else d for d in diffs):>20}{' / '.join(map(str, compile_s)):>13}"
               f"{r['train_images_per_s_fp32']:>16} / {r['train_images_per_s_vgg_bf16']:<7}")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=2))

@@ -8,11 +8,14 @@ Why frozen weights (``torch._inductor.config.freezing``): inductor then takes th
 them once into oneDNN's blocked layouts, where eager reorders every convolution's weight on every call. Without
 freezing the compiled small generator was no faster than eager (23.1 vs 21.1 ms, batch 1, 1 thread); with it,
 1.3x faster (15.6 vs 20.1 ms). Inductor's own grid sampling (gathers fused with the masking and the max over parts)
-is kept: aten's kernel in its place measured slower in the whole graph (16.6 ms). The weights are a snapshot: a generator compiled here must not be trained or reloaded afterwards
-(:class:`~posegan.inference.PoseTransfer` never does).
+is kept: aten's kernel in its place measured slower in the whole graph (16.6 ms). The weights are a snapshot: a
+generator compiled here must not be trained or reloaded afterwards (:class:`~posegan.inference.PoseTransfer` never
+does).
 
 Why in the background: compiling takes 20-60 s (small generator, one core). An app must answer at once, so calls run
-eager until the compiled graph is ready; both give the same image within float rounding (about 3e-6).
+eager until the compiled graph is ready; both give the same image within float rounding (about 3e-6). Meanwhile the
+eager calls share the interpreter with the compilation (tracing and lowering are Python): 76 ms median per image
+(p90 113 ms, one stall of 2.3 s) against 25 ms alone, during a 40 s compilation (1 thread, loaded machine).
 
 Why only the example's shapes: ``dynamic=False`` gives the fastest code, one graph per input shape and skip kind,
 each its own compilation of 20-60 s. Any other call (another batch size, the plain skips the app compares with)
@@ -25,7 +28,6 @@ import threading
 import time
 
 import torch
-import torch._inductor.config
 
 from .geometry import NUM_PARTS
 from .keypoints import NUM_JOINTS
@@ -72,6 +74,7 @@ class CompiledGenerator:
         return self.ready
 
     def _compile(self, inputs: list[torch.Tensor]) -> None:
+        import torch._inductor.config  # here: importing inductor takes seconds, which only a compilation needs
         start = time.perf_counter()
         try:
             # Freezing is read while dynamo traces, which is this first call (compile options come too late for it).

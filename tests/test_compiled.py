@@ -1,10 +1,11 @@
-"""The compiled fast path (posegan.compiled, issue #14): which calls it takes, with a stand-in for torch.compile (cheap),
-and that the real compilation matches eager for every decoder variant with and without deformable skips (slow: one
-inductor compilation of 20-60 s per variant, even at tiny width)."""
+"""The compiled fast path (posegan.compiled, issue #14): which calls it takes, with a stand-in for torch.compile
+(cheap), and that the real compilation matches eager for every decoder variant with and without deformable skips
+(slow: one inductor compilation of 20-60 s per variant, even at tiny width)."""
 import threading
 
 import pytest
 import torch
+import torch._inductor.config  # noqa: F401  (imported by each compilation: here, so that no test waits on it)
 from torch.utils.data import default_collate
 
 from posegan import compiled as compiled_module
