@@ -4,6 +4,7 @@
     python app.py --checkpoint runs/x/gen.pt       # another generator (default: $POSEGAN_CHECKPOINT or
                                                    # checkpoints/posegan-market-small.pt)
     GRADIO_SERVER_NAME=0.0.0.0 python app.py       # listen on all interfaces (Hugging Face Spaces sets this)
+    python app.py --eager                          # no background compilation of the generator at the start
 """
 import argparse
 import logging
@@ -26,12 +27,16 @@ def main():
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("POSEGAN_THREADS", 1)),
                         help="torch CPU threads per request; requests run 2 at a time")
+    parser.add_argument("--eager", action="store_true",
+                        help="run the generator eagerly: no compilation holding a CPU core for 20-60 s at the start, "
+                             "1.3x slower results after it")
     args = parser.parse_args()
     # One line per refused input ("... on_photo refused the input: ..."), where Gradio printed a traceback.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_cpu_threads(args.threads)
     try:
-        studio = Studio(args.checkpoint)  # an unusable generator only disables generation: the page says why
+        # an unusable generator only disables generation: the page says why
+        studio = Studio(args.checkpoint, compile=not args.eager)
     except (OSError, ValueError) as exc:  # the detector's weights are missing or refused: nothing would work
         parser.exit(2, f"error: {exc}\n")
     demo = build_demo(studio)

@@ -2,12 +2,16 @@
 
     python benchmarks/bench_app.py                       # writes results/bench_app.json
     python benchmarks/bench_app.py --runs 20 --concurrent 16 --threads 1 --no-browser
+    python benchmarks/bench_app.py --eager               # the generator not compiled (the app's --eager)
 
-Measures, on the machine it runs on (CPU), with ``--threads`` torch threads per request as app.py uses:
+Measures, on the machine it runs on (CPU), with ``--threads`` torch threads per request as app.py uses, after the
+generator's background compilation has finished (its seconds are reported; ``--eager``: none):
   * pipeline: what the UI's handlers do for one photo, in-process: detect (photo -> crop + pose), transfer
     (generator forward) and the "Inside the deformable skips" panel; medians over ``--runs``;
   * browser: upload -> detect -> generate -> feature panels shown, in headless Chromium (``/usr/bin/chromium``),
-    the time a person waits after choosing a photo; median over ``--browser-runs``;
+    the time a person waits after choosing a photo; median over ``--browser-runs``; and joint drag -> new result
+    shown: from releasing a dragged target joint (the editor sends the pose on pointer up) until the new result image
+    is loaded on the page, the right wrist dragged back and forth; median over ``--drags``;
   * api: ``/detect`` then ``/transfer`` through gradio_client, sequentially; median over ``--runs``;
   * concurrent: ``--concurrent`` ``/transfer`` requests submitted at once; how many complete and the total time
     (the queue runs 2 at a time).
@@ -67,7 +71,36 @@ def bench_pipeline(studio, runs: int) -> dict:
             "runs": runs}
 
 
-def bench_browser(url: str, runs: int) -> dict:
+RESULT_SRC_JS = "document.querySelector('#result img')?.getAttribute('src') ?? ''"
+# A new result file (every result has its own name, demo.ui.ResultImage) whose pixels the browser has decoded.
+NEW_RESULT_SHOWN_JS = """(old) => {
+  const image = document.querySelector('#result img');
+  return image !== null && image.getAttribute('src') !== old && image.complete && image.naturalWidth > 0;
+}"""
+RIGHT_WRIST = 4
+
+
+def drag_to_result_ms(page, drags: int) -> float:
+    """Median ms from releasing a dragged joint to its new result shown: the target's right wrist goes 6 frame px
+    (24 screen px at x4) right and back, alternately, so that every drag changes the pose; drag 0 warms up."""
+    dot = page.locator(f"#target-editor .pe-joint[data-joint='{RIGHT_WRIST}'] .pe-dot")
+    times = []
+    for drag in range(drags + 1):
+        box = dot.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        old = page.evaluate(RESULT_SRC_JS)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + (24 if drag % 2 == 0 else -24), y, steps=8)
+        start = time.perf_counter()
+        page.mouse.up()
+        page.wait_for_function(NEW_RESULT_SHOWN_JS, arg=old)
+        if drag:
+            times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def bench_browser(url: str, runs: int, drags: int) -> dict:
     from playwright.sync_api import sync_playwright
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run"]
@@ -86,8 +119,10 @@ def bench_browser(url: str, runs: int) -> dict:
                                    "!== old", arg=old)
             if run:
                 times.append((time.perf_counter() - start) * 1000)
+        drag_ms = drag_to_result_ms(page, drags)
         browser.close()
-    return {"upload_to_panels_ms": round(statistics.median(times), 1), "runs": runs}
+    return {"upload_to_panels_ms": round(statistics.median(times), 1), "runs": runs,
+            "drag_to_result_ms": drag_ms, "drags": drags}
 
 
 def bench_api(client: Client, target_json: str, runs: int) -> dict:
@@ -109,15 +144,20 @@ def main():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="timed runs per pipeline/api measurement")
     parser.add_argument("--browser-runs", type=int, default=6, help="timed uploads in the browser")
-    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
+    parser.add_argument("--drags", type=int, default=10, help="timed joint drags in the browser")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium measurements")
     parser.add_argument("--concurrent", type=int, default=16, help="simultaneous /transfer requests")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (app.py's default)")
+    parser.add_argument("--eager", action="store_true", help="the generator not compiled (app.py --eager)")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_app.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = round(os.getloadavg()[0], 2)  # other jobs on the machine skew every number below
 
-    studio = Studio()
+    studio = Studio(compile=not args.eager)
+    compiled = studio.model.compiled
+    if compiled is not None:
+        compiled.wait()  # the steady state: what the app runs 20-60 s after its start
     demo = build_demo(studio)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -129,7 +169,7 @@ def main():
         client = Client(url, verbose=False)
         results = {"pipeline": bench_pipeline(studio, args.runs)}
         if not args.no_browser:
-            results["browser"] = bench_browser(url, args.browser_runs)
+            results["browser"] = bench_browser(url, args.browser_runs, args.drags)
         results["api"] = bench_api(client, target_json, args.runs)
         results["concurrent"] = bench_concurrent(client, target_json, args.concurrent)
     finally:
@@ -139,6 +179,8 @@ def main():
         "command": "python " + " ".join(sys.argv),
         "checkpoint": str(studio.checkpoint.relative_to(ROOT)),
         "model": studio.model_summary,
+        "generator_compiled": compiled is not None and compiled.ready,
+        "compile_s": round(compiled.seconds, 1) if compiled is not None and compiled.ready else None,
         "device": f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
         "threads": args.threads,
         "load_average_1m_before": load_before,

@@ -97,14 +97,18 @@ def parse_pose(value) -> np.ndarray:
 class Studio:
     """The generator (if its checkpoint exists), the person detector, the presets and the training poses (the pose
     plausibility of :mod:`posegan.pose_prior`), loaded once; the other generators of ``checkpoints/`` and their
-    model cards when first asked for."""
+    model cards when first asked for.
 
-    def __init__(self, checkpoint=None):
+    ``compile``: the app's generator also compiles in a background thread (:mod:`posegan.compiled`) and, once ready
+    (20-60 s after the start, eager until then), redraws a person 1.3x faster. Only that one: each compilation
+    holds a CPU core for as long, and the other generators are picked for comparisons, not for editing."""
+
+    def __init__(self, checkpoint=None, compile: bool = True):
         self.checkpoint = checkpoint_path(checkpoint)
         self.model, self.load_error = None, None
         if self.checkpoint.is_file():
             try:
-                self.model = PoseTransfer.from_checkpoint(self.checkpoint)
+                self.model = PoseTransfer.from_checkpoint(self.checkpoint, compile=compile)
             except ValueError as exc:  # corrupt, truncated, unsafe or not a generator: the app runs without it
                 self.load_error = str(exc)
         self.detector = get_detector()

@@ -5,9 +5,10 @@
 Prints a table and writes JSON {command, device, threads, torch, results: [...]}; times are medians over
 ``iterations`` runs after warm-up, the paths of one figure interleaved run by run (fair on a shared machine). For each
 config: G forward in fp32 eager (the default path: one-call deformable skips, resize-conv as a transposed conv, issue
-#14) and under CPU bf16 autocast with its max |difference| from fp32, and the training step with the VGG loss network
-in fp32 and in bf16 (``loss.vgg_bf16``); ``*_fastest`` names the faster path. Inputs are real sample pairs (geometry
-included), weights are random (speed does not depend on them).
+#14), under CPU bf16 autocast, and compiled with frozen weights (:mod:`posegan.compiled`, the app's fast path; one
+compilation per batch size, its seconds reported), each with its max |difference| from fp32 eager; and the training
+step with the VGG loss network in fp32 and in bf16 (``loss.vgg_bf16``); ``*_fastest`` names the fastest path. Inputs
+are real sample pairs (geometry included), weights are random (speed does not depend on them).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import default_collate
 
+from .compiled import CompiledGenerator
 from .config import load_config
 from .data import DEFAULT_ROOT, MODEL_INPUTS
 from .train import Trainer
@@ -56,20 +58,30 @@ def _bf16(fn):
 
 
 def _generator_paths(G, items, iterations: int) -> dict:
-    """G forward at batch 1 and 16 in fp32 eager and under bf16 autocast (ms per image), the faster path per batch
-    size, and the largest |bf16 - fp32| over the batch-16 images (outputs in [-1, 1])."""
+    """G forward at batch 1 and 16 in fp32 eager, under bf16 autocast and compiled (ms per image), the fastest path
+    per batch size, the compilation seconds, and the largest |path - fp32| over the batch-16 images (outputs in
+    [-1, 1]). A failed compilation is reported (``G_compile_error``) instead of the compiled figures."""
     result = {}
     for batch_size in (1, 16):
         batch = default_collate(items[:batch_size])
         inputs = [batch[k] for k in MODEL_INPUTS]
-        fp32 = lambda: G(*inputs).image  # noqa: E731
+        paths = {"fp32": lambda: G(*inputs).image}
+        paths["bf16"] = _bf16(paths["fp32"])
+        compiled = CompiledGenerator(G, inputs, background=False)
+        if compiled.ready:
+            paths["compiled"] = lambda: compiled(*inputs).image
+            result[f"G_compile_s_b{batch_size}"] = round(compiled.seconds, 1)
+        else:
+            result["G_compile_error"] = repr(compiled.error)
         with torch.inference_mode():
-            seconds = _interleaved_medians({"fp32": fp32, "bf16": _bf16(fp32)}, iterations)
+            seconds = _interleaved_medians(paths, iterations)
+            fp32 = paths["fp32"]()
+            for path in ("bf16", "compiled") if batch_size == 16 else ():
+                if path in paths:
+                    result[f"G_{path}_max_abs_diff"] = round((paths[path]().float() - fp32).abs().max().item(), 7)
         for path, s in seconds.items():
             result[f"G_forward_ms_per_image_b{batch_size}_{path}"] = round(1000 * s / batch_size, 2)
         result[f"G_forward_fastest_b{batch_size}"] = min(seconds, key=seconds.get)
-    with torch.inference_mode():
-        result["G_bf16_max_abs_diff"] = round((_bf16(fp32)().float() - fp32()).abs().max().item(), 5)
     return result
 
 
@@ -112,13 +124,15 @@ def run_benchmarks(configs=None, out="results/bench.json", threads: int = 2, ite
     report = {"command": " ".join(["python -m posegan"] + sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
               else " ".join(sys.argv), "device": f"cpu ({platform.processor() or platform.machine()})",
               "threads": threads, "torch": torch.__version__, "iterations": iterations, "results": results}
-    print(f"{'config':<44}{'fwd b1 ms fp32/bf16':>21}{'b16 ms/img fp32/bf16':>22}{'bf16 diff':>11}"
-          f"{'train img/s fp32/vgg-bf16':>27}")
+    print(f"{'config':<44}{'fwd b1 ms fp32/bf16/compiled':>30}{'b16 ms/img fp32/bf16/compiled':>31}"
+          f"{'diff bf16/compiled':>20}{'compile s':>13}{'train img/s fp32/vgg-bf16':>27}")
     for r in results:
-        print(f"{Path(r['config']).name:<44}"
-              f"{r['G_forward_ms_per_image_b1_fp32']:>11} / {r['G_forward_ms_per_image_b1_bf16']:<7}"
-              f"{r['G_forward_ms_per_image_b16_fp32']:>12} / {r['G_forward_ms_per_image_b16_bf16']:<7}"
-              f"{r['G_bf16_max_abs_diff']:>11.3g}"
+        b1, b16 = ([r.get(f"G_forward_ms_per_image_b{b}_{path}", "-") for path in ("fp32", "bf16", "compiled")]
+                   for b in (1, 16))
+        diffs = [r.get(f"G_{path}_max_abs_diff", "-") for path in ("bf16", "compiled")]
+        compile_s = [r.get(f"G_compile_s_b{b}", "-") for b in (1, 16)]
+        print(f"{Path(r['config']).name:<44}{' / '.join(map(str, b1)):>30}{' / '.join(map(str, b16)):>31}"
+              f"{' / '.join(f'{d:.3g}' if d != '-' else d for d in diffs):>20}{' / '.join(map(str, compile_s)):>13}"
               f"{r['train_images_per_s_fp32']:>16} / {r['train_images_per_s_vgg_bf16']:<7}")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=2))

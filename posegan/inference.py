@@ -8,6 +8,10 @@
 When ``source_pose`` is None the pose is detected with :mod:`posegan.pose_detect`. Images that are not 64x128
 are resized to it (the pose must then be given in the 64x128 frame). ``PoseTransfer.batch`` runs many pairs
 at once for evaluation.
+
+``PoseTransfer.from_checkpoint(path, compile=True)`` is the fast path (issue #14): the generator compiled with
+frozen weights (:mod:`posegan.compiled`) for one pair at a time, compiling in the background while the eager
+generator answers; ``pt.compiled.wait()`` blocks until it is ready. Same outputs within float rounding.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from .checkpoint import checkpoint_config, generator_weights, load_checkpoint
+from .compiled import CompiledGenerator, example_inputs
 from .data import MODEL_INPUTS, pair_tensors, tensor_to_image
 from .keypoints import validate_pose
 from .networks import Generator
@@ -52,18 +57,27 @@ def as_rgb_array(image, height: int, width: int) -> np.ndarray:
 
 
 class PoseTransfer:
-    def __init__(self, generator: Generator, cfg, device: str = "cpu"):
+    """The generator in eval mode; with ``compile``, its compiled form for batch 1 (:class:`CompiledGenerator`,
+    compiling in a background thread unless ``background`` is False), used by every call it fits."""
+
+    def __init__(self, generator: Generator, cfg, device: str = "cpu", compile: bool = False,
+                 background: bool = True):
         self.G = generator.to(device).eval()
         self.cfg, self.device = cfg, torch.device(device)
         self.height, self.width = cfg.data.height, cfg.data.width
+        self.compiled = None
+        if compile:
+            inputs = [x.to(self.device) for x in example_inputs(self.height, self.width)]
+            self.compiled = CompiledGenerator(self.G, inputs, background)
 
     @classmethod
-    def from_checkpoint(cls, path, device: str = "cpu") -> "PoseTransfer":
+    def from_checkpoint(cls, path, device: str = "cpu", compile: bool = False,
+                        background: bool = True) -> "PoseTransfer":
         ckpt = load_checkpoint(path)
         cfg = checkpoint_config(ckpt)
         generator = Generator(cfg.model)
         generator.load_state_dict({k: v.float() for k, v in generator_weights(ckpt)[0].items()})
-        return cls(generator, cfg, device)
+        return cls(generator, cfg, device, compile, background)
 
     def prepare(self, source_image, target_pose, source_pose=None) -> dict:
         image = as_rgb_array(source_image, self.height, self.width)
@@ -77,7 +91,8 @@ class PoseTransfer:
     @torch.inference_mode()
     def run(self, batch: dict, deformable: bool | None = None):
         """Generator output for a collated batch of :func:`posegan.data.pair_tensors` dicts."""
-        return self.G(*[batch[k].to(self.device) for k in MODEL_INPUTS], deformable=deformable)
+        forward = self.compiled or self.G
+        return forward(*[batch[k].to(self.device) for k in MODEL_INPUTS], deformable=deformable)
 
     def __call__(self, source_image, target_pose, source_pose=None, deformable: bool | None = None) -> TransferResult:
         item = self.prepare(source_image, target_pose, source_pose)

@@ -57,7 +57,9 @@ class ResizeConv2d(nn.Conv2d):
         return F.conv_transpose2d(x, self._transposed_kernel(), stride=2, padding=1)
 
     def _transposed_kernel(self) -> torch.Tensor:
-        if torch.is_grad_enabled():  # training: the kernel must be part of the autograd graph
+        # training: the kernel must be part of the autograd graph; compiling: the frozen graph folds it once (the
+        # cache's data_ptr would break the graph)
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return transposed_from_resize_conv(self.weight)
         key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype)  # in-place updates bump the version
         if key != self._kernel_key:
