@@ -218,16 +218,24 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
 
     @shows_errors
     def generate(crop, source_pose, target_pose, compare, checkpoint):
+        """The result alone, and what its panels need: they are drawn by a follow-up event (draw_panels), so the
+        person shows without waiting for them (about 55 ms and 190 kB of HTML per result, issue #14)."""
         require_crop(crop)
         out = studio.transfer(crop, source_pose, target_pose, compare, checkpoint)
-        warp_mode = studio.generator(checkpoint).cfg.model.warp_mode
-        return (out.result.image, panels.skips_panel(out.result, crop, out.plain_image),
-                panels.inspector_panel(out.result, crop, warp_mode))
+        return out.result.image, (out, crop, studio.generator(checkpoint).cfg.model.warp_mode)
 
     def generate_live(live, crop, source_pose, target_pose, compare, checkpoint):
         if not live or crop is None or studio.model is None:  # the banner already says why nothing happens
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip()
         return generate(crop, source_pose, target_pose, compare, checkpoint)
+
+    def draw_panels(generated):
+        """The "Inside the deformable skips" and "Correspondence inspector" panels of the last result."""
+        if generated is None:
+            return gr.skip(), gr.skip()
+        out, crop, warp_mode = generated
+        return (panels.skips_panel(out.result, crop, out.plain_image),
+                panels.inspector_panel(out.result, crop, warp_mode))
 
     @shows_errors
     def animate(crop, source_pose, target_pose, steps, checkpoint):
@@ -313,6 +321,7 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                 result = ResultImage(label="Generated", show_label=False, type="pil", format="png",
                                      interactive=False, height=512, buttons=["fullscreen"], elem_id="result",
                                      elem_classes="pg-pixelated")
+                generated = gr.State(None)  # (Transfer, crop, warp mode) of the result shown: its panels' input
                 gr.Markdown(f"<small>Model output {WIDTH}×{HEIGHT} pixels, shown ×4.</small>",
                             elem_id="result-note")
                 with gr.Row():
@@ -393,13 +402,16 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         private = {"api_visibility": "private"}
         heavy = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}  # one limit for all of them together
         generate_inputs = [crop, source_editor, target_editor, compare, generator_choice]
-        generate_outputs = [result, skips, inspector]
+        generate_outputs = [result, generated]
         live_update = {"fn": generate_live, "inputs": [live] + generate_inputs, "outputs": generate_outputs,
                        "show_progress": "hidden", **heavy, **private}
         generate_button.click(generate, generate_inputs, generate_outputs, show_progress="minimal", **heavy,
                               **private)
         gr.on([source_editor.edit, target_editor.edit, compare.change, live.change, generator_choice.change],
               trigger_mode="always_last", **live_update)
+        # Every path to a new result goes through `generated`: its change draws the panels, after the result shows.
+        generated.change(draw_panels, [generated], [skips, inspector], show_progress="hidden", trigger_mode="always_last",
+                         **heavy, **private)
 
         # A new photo or a pose set by the app: regenerate once all its outputs are in place.
         # (photo.upload, not photo.change: replacing a photo fires change twice.)

@@ -92,6 +92,9 @@ def test_upload_drag_generate(page, app_url):
     page.wait_for_function("(old) => document.querySelector('#result img')?.getAttribute('src') !== old",
                            arg=first_image)
     assert result_src(page) != first_image
+    # The panels follow the result in an event of their own: wait for the warped features to change.
+    page.wait_for_function("(old) => document.querySelectorAll('#skips img')[1]?.getAttribute('src') !== old",
+                           arg=first_panels[1])
     new_panels = panel_srcs(page)
     assert len(new_panels) == len(first_panels)
     # Source features do not depend on the target pose; the warped features and the masks do.

@@ -92,11 +92,13 @@ def drag(page, start: tuple[float, float], end: tuple[float, float], modifier: s
 
 
 def upload(page, photo: Path) -> None:
-    """Upload a person photo and wait for its crop behind the source skeleton and a first result."""
+    """Upload a person photo and wait for its crop behind the source skeleton, a first result and its panels (they
+    follow the result in an event of their own)."""
     page.locator("#photo input[type=file]").set_input_files(photo)
     page.wait_for_function(
         "document.querySelector('#source-editor .pe-photo')?.getAttribute('href')?.startsWith('data:image/png')")
     page.wait_for_selector("#result img")
+    page.wait_for_selector("#skips img")
 
 
 def pose(editor_) -> np.ndarray:
