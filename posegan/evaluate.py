@@ -1,6 +1,6 @@
 """Evaluation on the Market-1501 test pairs: our generator, the baselines, and the paper's metrics in one run.
 
-    python -m posegan evaluate --checkpoint checkpoints/posegan-market-small.pt --out results/eval
+    python -m posegan evaluate --checkpoint checkpoints/posegan-market-small-resizeconv-snhinge-style.pt --out results/eval
     python -m posegan evaluate --checkpoint ... --ablation runs/no-deform/generator.pt --limit 500 --metrics ssim,mask_ssim,lpips
 
 Methods: ``ours`` (the checkpoint), ``copy_source`` (output = source image: what no model at all scores) and,

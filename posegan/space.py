@@ -13,10 +13,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .config import REPO_ROOT
+from .config import DEFAULT_GENERATOR, REPO_ROOT
 
 PACKAGES = ("demo", "posegan")  # copied whole, less caches and the type stubs Gradio writes next to demo/
-CHECKPOINTS = ("posegan-market-small.pt", "yolo11n-pose.pt", "pose-prior-market-train.npz", "README.md")  # generator,
+CHECKPOINTS = (DEFAULT_GENERATOR.name, "yolo11n-pose.pt", "pose-prior-market-train.npz", "README.md")  # generator,
 # detector, the training poses of the plausibility meter, their card
 FILES = ("app.py", "requirements.txt")
 LFS_PATTERNS = ("*.pt", "*.pth", "*.npz", "*.jpg", "*.png")  # every binary the copy holds; tests/test_space.py checks this

@@ -379,11 +379,11 @@ def test_checkpoint_picker_card_and_side_by_side(page, app_url):
     first_result = result_pixels(page, app_url)
     page.get_by_role("tab", name="Checkpoints").click()
     card = page.locator("#model-card")
-    expect(card).to_contain_text("posegan-market-small.pt: exported generator")
-    expect(card).to_contain_text("step 38,677")
-    expect(card).to_contain_text("SSIM 0.290 · mask-SSIM 0.799")
+    expect(card).to_contain_text("posegan-market-small-resizeconv-snhinge-style.pt: exported generator")
+    expect(card).to_contain_text("step 9,230")
+    expect(card).to_contain_text("SSIM 0.308 · mask-SSIM 0.801")
     expect(page.locator("#loss-curve img")).to_be_visible()
-    expect(page.locator("#sample-grids .thumbnail-item")).to_have_count(4)
+    expect(page.locator("#sample-grids .thumbnail-item")).to_have_count(9)
 
     page.locator("#compare-with input").fill("posegan-market-small-noskip.pt")
     page.keyboard.press("Enter")
@@ -391,7 +391,7 @@ def test_checkpoint_picker_card_and_side_by_side(page, app_url):
     figures = page.locator("#comparison figure")
     expect(figures).to_have_count(2)
     assert figures.evaluate_all("fs => fs.map((f) => f.dataset.checkpoint)") == [
-        "posegan-market-small.pt", "posegan-market-small-noskip.pt"]
+        "posegan-market-small-resizeconv-snhinge-style.pt", "posegan-market-small-noskip.pt"]
     shown = [data_uri_image(figure.locator("img").get_attribute("src")) for figure in figures.all()]
     assert np.array_equal(shown[0], first_result) and not np.array_equal(shown[1], first_result)
     expect(figures.nth(1)).to_contain_text("SSIM 0.211")

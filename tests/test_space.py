@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from posegan.cli import main
+from posegan.config import DEFAULT_GENERATOR
 from posegan.space import LFS_PATTERNS
 
 APP_START_SECONDS = 240  # gradio, torch and ultralytics imports plus both models, on a busy 2-core machine
@@ -45,7 +46,7 @@ def _is_binary(path) -> bool:
 
 def test_space_holds_the_app_and_nothing_else(space):
     files = _files(space)
-    assert {"app.py", "requirements.txt", "README.md", ".gitattributes", "checkpoints/posegan-market-small.pt",
+    assert {"app.py", "requirements.txt", "README.md", ".gitattributes", f"checkpoints/{DEFAULT_GENERATOR.name}",
             "checkpoints/yolo11n-pose.pt", "checkpoints/README.md", "demo/ui.py", "demo/editor.js",
             "demo/examples/target-pose-walking-left.json", "posegan/inference.py", "posegan/networks/generator.py",
             } <= files
