@@ -122,7 +122,8 @@ def load_weights_converted(module: torch.nn.Module, state: dict) -> list[str]:
     own = module.state_dict()
     missing = []
     for name, target in own.items():
-        source_name = name.replace(".parametrizations.weight.original", ".weight")
+        # The same tensor if the checkpoint has it (a normalised D into a normalised D), else its plain form.
+        source_name = name if name in state else name.replace(".parametrizations.weight.original", ".weight")
         if source_name not in state:
             missing.append(name)
             continue

@@ -82,6 +82,19 @@ def test_plain_discriminator_weights_load_into_a_spectral_norm_one(tiny_cfg):
     assert torch.equal(first.parametrizations.weight.original, plain.net[0].weight)
 
 
+def test_a_spectral_norm_discriminator_loads_whole_into_another(tiny_cfg):
+    """Fine-tuning from a run that already has the normalised D (train.init_from): every tensor is taken over, the
+    power-iteration vectors included; none starts fresh."""
+    tiny_cfg.model.discriminator_spectral_norm = True
+    trained, fresh = Discriminator(tiny_cfg.model), Discriminator(tiny_cfg.model)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1.0)
+    assert load_weights_converted(fresh, trained.state_dict()) == []
+    for name, value in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], value), name
+
+
 def test_transposed_decoder_converts_into_resize_conv(tiny_cfg, batch):
     transposed = Generator(tiny_cfg.model).eval()
     tiny_cfg.model.upsample = "resize_conv"
