@@ -1,6 +1,7 @@
 """Pose-edit fidelity: does the generator draw the pose a user drags, not just the poses Market is full of?
 
-    python benchmarks/pose_edit_fidelity.py [--checkpoint checkpoints/posegan-market-small-resizeconv-snhinge-style.pt] [--limit 500]
+    python benchmarks/pose_edit_fidelity.py [--limit 500]
+        [--checkpoint checkpoints/posegan-market-small-resizeconv-snhinge-style.pt]
         -> results/pose-edit-fidelity.json
 
 For the first ``--limit`` test pairs, the target pose is edited the way app users do (:mod:`posegan.pose_edits`:

@@ -230,9 +230,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         return generate(crop, source_pose, target_pose, compare, checkpoint)
 
     def draw_panels(generated):
-        """The "Inside the deformable skips" and "Correspondence inspector" panels of the last result."""
-        if generated is None:
-            return gr.skip(), gr.skip()
+        """The "Inside the deformable skips" and "Correspondence inspector" panels of the last result (the state only
+        changes to a new result, so it is never the initial None here)."""
         out, crop, warp_mode = generated
         return (panels.skips_panel(out.result, crop, out.plain_image),
                 panels.inspector_panel(out.result, crop, warp_mode))
@@ -410,8 +409,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         gr.on([source_editor.edit, target_editor.edit, compare.change, live.change, generator_choice.change],
               trigger_mode="always_last", **live_update)
         # Every path to a new result goes through `generated`: its change draws the panels, after the result shows.
-        generated.change(draw_panels, [generated], [skips, inspector], show_progress="hidden", trigger_mode="always_last",
-                         **heavy, **private)
+        generated.change(draw_panels, [generated], [skips, inspector], show_progress="hidden",
+                         trigger_mode="always_last", **heavy, **private)
 
         # A new photo or a pose set by the app: regenerate once all its outputs are in place.
         # (photo.upload, not photo.change: replacing a photo fires change twice.)
