@@ -49,6 +49,9 @@ class ModelConfig:
     dropout_steps: int = 3
     upsample: str = "transposed"   # decoder x2 steps: "transposed" (paper) or "resize_conv" (no checkerboard)
     discriminator_spectral_norm: bool = False  # spectral normalisation of D's convs (Miyato et al. 2018); paper: off
+    # A second, local scale for D: one logit per patch of its last inner activation (7x3 patches of 46x46 pixels at
+    # 128x64) beside the paper's 3 global ones, every patch one vote in the loss; paper: off
+    discriminator_local_head: bool = False
 
 
 @dataclass

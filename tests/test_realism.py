@@ -11,7 +11,7 @@ from posegan.keypoints import is_present
 from posegan.losses import (ReconstructionLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss,
                             gram_matrix)
 from posegan.networks import Discriminator, Generator
-from posegan.networks.blocks import _TAPS_FROM_RESIZE, ResizeConv2d, resize_conv_from_transposed
+from posegan.networks.blocks import _TAPS_FROM_RESIZE, LayerNorm2d, ResizeConv2d, resize_conv_from_transposed
 from posegan.pose_edits import ARMS, EDITS, raise_arm, spread_legs
 from posegan.train import Trainer
 from conftest import MINI_DATA
@@ -93,6 +93,29 @@ def test_a_spectral_norm_discriminator_loads_whole_into_another(tiny_cfg):
     assert load_weights_converted(fresh, trained.state_dict()) == []
     for name, value in trained.state_dict().items():
         assert torch.equal(fresh.state_dict()[name], value), name
+
+
+def test_local_head_adds_one_logit_per_cell_that_sees_only_its_neighbourhood(tiny_cfg, batch):
+    """The second D scale: 7x3 more logits at 128x64, each with a 46x46-pixel receptive field, so a change at the
+    bottom of the image leaves the top row of cells as it was (checked with the per-sample normalisation, whose
+    statistics span the whole image, taken out); a paper D loads into it with only the head fresh."""
+    paper_D = Discriminator(tiny_cfg.model)
+    tiny_cfg.model.discriminator_local_head = True
+    D = Discriminator(tiny_cfg.model).eval()
+    assert load_weights_converted(D, paper_D.state_dict()) == ["local_head.1.weight"]
+    inputs = [batch["source_image"], batch["source_heatmap"], batch["target_image"], batch["target_heatmap"]]
+    logits, inner = D(*inputs, features=True)
+    assert logits.shape == (2, 3 + 7 * 3) and len(inner) == len(tiny_cfg.model.discriminator_channels)
+    assert torch.equal(logits[:, :3], paper_D.eval()(*inputs))  # the paper's 3 global patches are unchanged
+    for module in D.modules():
+        for name, child in module.named_children():
+            if isinstance(child, LayerNorm2d):
+                setattr(module, name, nn.Identity())
+    changed = inputs[2].clone()
+    changed[:, :, 64:] = torch.rand_like(changed[:, :, 64:])
+    local_before, local_after = (D(*inputs[:2], image, inputs[3])[:, 3:].reshape(2, 7, 3) for image in (inputs[2], changed))
+    assert torch.equal(local_before[:, 0], local_after[:, 0])   # cells over rows 0-45: untouched
+    assert not torch.allclose(local_before[:, -1], local_after[:, -1])
 
 
 def test_transposed_decoder_converts_into_resize_conv(tiny_cfg, batch):
