@@ -67,7 +67,7 @@ class LossConfig:
     perceptual_layers: list[str] = field(default_factory=lambda: ["relu2_1"])
     style: float = 0.0             # L1 between Gram matrices of VGG features, summed over style_layers (GFLA, DPTN)
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
-    vgg_bf16: bool = False         # VGG19 of the losses under CPU bf16 autocast (3.6x faster fwd+bwd with AMX)
+    vgg_bf16: bool = False         # VGG19 of the losses under bf16 autocast (CPU: 3.6x faster fwd+bwd with AMX)
     l1: float = 0.0                # pixel L1 in [-1, 1] units
     offset_smoothness: float = 0.0  # total variation of learned offsets (only with model.learned_offsets)
 
@@ -98,6 +98,8 @@ class TrainConfig:
                                    # differs; optimisers start fresh. Ignored when resuming.
     seed: int = 0
     threads: int = 0               # torch CPU threads; 0 = all cores of this machine
+    workers: int = 0               # DataLoader processes loading the batches (a GPU outruns one process: 64 pairs
+                                   # take about 0.2 s to load); 0 = in the training process, as on a CPU
     log_every: int = 50            # steps between log lines / CSV rows
     sample_every: int = 1000       # steps between sample grids
     sample_pairs: int = 8          # fixed test pairs shown in every sample grid

@@ -2,7 +2,9 @@
 
 Layout of ``--data`` (default ``shared/data/market1501`` beside the repository, README "Market-1501 data"): ``{train,test}/`` 64x128 JPEGs,
 ``annotations-{train,test}.csv`` (``name:keypoints_y:keypoints_x``), ``pairs-{train,test}.csv`` (``from,to``);
-``samples/`` holds a small set with ``annotations.csv`` and ``pairs.csv``.
+``samples/`` holds a small set with ``annotations.csv`` and ``pairs.csv``. Without ``pairs-train.csv`` the train pairs
+are built from the annotations (:func:`build_pairs` reproduces the shared file exactly, order included, so the
+bundle for a lent GPU leaves its 7 MB out); the test pairs are a fixed list the rule cannot rebuild.
 
 Each item of :class:`MarketPoseDataset` is a dict of tensors for one (source, target) pair: images in [-1, 1]
 [3, H, W], heatmaps [18, H, W], poses [18, 2] (x, y), the part affines [10, 2, 3] (target -> source) and
@@ -97,7 +99,10 @@ class MarketPoseDataset(torch.utils.data.Dataset):
                                     "pointing at a folder laid out as README.md's 'Market-1501 data' describes")
         self.image_dir = root / folder
         self.poses = read_market_csv(root / annotations)
-        self.pairs = read_pairs(pairs_csv or root / pairs)[:limit]
+        if pairs_csv is None and split == "train" and not (root / pairs).is_file():
+            self.pairs = build_pairs(self.poses)[:limit]
+        else:
+            self.pairs = read_pairs(pairs_csv or root / pairs)[:limit]
         missing = [n for pair in self.pairs for n in pair if n not in self.poses]
         if missing:
             raise ValueError(f"{len(missing)} images of the pair list have no annotation, e.g. {missing[0]}")

@@ -81,9 +81,9 @@ class ReconstructionLoss(nn.Module):
         self.vgg = VGG19Features(layers, vgg_weights) if layers else None
 
     def vgg_features(self, generated: torch.Tensor, target: torch.Tensor):
-        """(generated, target) VGG features as float32, the target's without autograd; under CPU bf16 autocast
-        with ``vgg_bf16``."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.vgg_bf16 and generated.device.type == "cpu"):
+        """(generated, target) VGG features as float32, the target's without autograd; under bf16 autocast on the
+        images' device (CPU or GPU) with ``vgg_bf16``."""
+        with torch.autocast(generated.device.type, dtype=torch.bfloat16, enabled=self.cfg.vgg_bf16):
             fake_features = self.vgg(generated)
             with torch.no_grad():
                 real_features = self.vgg(target)

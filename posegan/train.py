@@ -14,7 +14,8 @@ Run directory: ``config.yaml`` (resolved), ``log.csv`` (every loss, every ``log_
 pairs), ``latest.pt`` (atomic, every ``checkpoint_minutes``, on SIGINT/SIGTERM, at ``--max-minutes`` and at the
 end). Resume continues from the stored step with the stored config. Data parallel under ``torchrun``: every rank
 computes its own batch, gradients are averaged with all-reduce (gloo on CPU, nccl on GPU) before each
-optimiser step, only rank 0 writes. On GPU the forward passes run under bf16 autocast.
+optimiser step, only rank 0 writes. On GPU the forward passes run under bf16 autocast, and ``train.workers``
+DataLoader processes can load the batches (the same pairs as without them).
 
 With ``train.ema_half_life`` > 0 the trainer also keeps an exponential moving average of G's weights (our
 addition, as in stylegan2-ada; the paper has none). It averages out the step-to-step jitter of GAN training at a
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import math
 import os
 import random
@@ -35,7 +37,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
-from torch.utils.data import default_collate
+from torch.utils.data import DataLoader, default_collate
 
 from .checkpoint import FORMAT, generator_weights, load_checkpoint, load_weights_converted, save_atomic
 from .config import PoseGANConfig, config_from_dict
@@ -76,6 +78,7 @@ class Trainer:
         self.device = torch.device(device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)  # before NCCL: collectives must use this rank's GPU
+            torch.backends.cudnn.benchmark = True  # input shapes never change: let cuDNN time its kernels once
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         state = load_checkpoint(resume, kind="train") if resume else None
@@ -152,13 +155,13 @@ class Trainer:
         if self.rank == 0:
             print(message, flush=True)
 
-    def batch(self, step: int) -> dict:
-        """The batch of this rank at ``step``: a fresh permutation of the pairs per pass (with ``data.rare_pose_cap``:
-        as many weighted draws), so the order depends only on (seed, step) and a resumed run sees the same data as an
-        uninterrupted one."""
+    def pair_indices(self, step: int) -> list[int]:
+        """The pairs of this rank's batch at ``step``: a fresh permutation of the pairs per pass (with
+        ``data.rare_pose_cap``: as many weighted draws), so the order depends only on (seed, step) and a resumed run
+        sees the same data as an uninterrupted one."""
         batch_size, n = self.cfg.train.batch_size, len(self.dataset)
         first = (step * self.world + self.rank) * batch_size
-        items = []
+        indices = []
         for k in range(first, first + batch_size):
             epoch, position = divmod(k, n)
             if self._perm_epoch != epoch:
@@ -166,8 +169,23 @@ class Trainer:
                 self._perm = (torch.randperm(n, generator=gen) if self.pair_weights is None else
                               torch.multinomial(self.pair_weights, n, replacement=True, generator=gen))
                 self._perm_epoch = epoch
-            items.append(self.dataset[int(self._perm[position])])
-        return default_collate(items)
+            indices.append(int(self._perm[position]))
+        return indices
+
+    def batch(self, step: int) -> dict:
+        return default_collate([self.dataset[i] for i in self.pair_indices(step)])
+
+    def batches(self, first_step: int):
+        """The batches from ``first_step`` on, loaded here or, with ``train.workers``, by that many DataLoader
+        processes (pinned for the GPU); the pairs are :meth:`pair_indices` either way."""
+        workers = self.cfg.train.workers
+        if workers == 0:
+            return map(self.batch, itertools.count(first_step))
+        steps = map(self.pair_indices, itertools.count(first_step))  # drawn here, as the workers ask for them
+        # Its own generator seeds the workers (their flips): the torch RNG of the dropout masks is left alone.
+        seeds = torch.Generator().manual_seed(self.cfg.train.seed + self.rank + first_step)
+        return iter(DataLoader(self.dataset, batch_sampler=steps, num_workers=workers, generator=seeds,
+                               pin_memory=self.device.type == "cuda"))
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
@@ -192,7 +210,7 @@ class Trainer:
     # --------------------------------------------------------------------------------------------- step
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
-        batch = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
         inputs = [batch[k] for k in MODEL_INPUTS]
         adversarial = cfg.loss.adversarial > 0 and self.step >= cfg.train.adversarial_start
         self.G.train()
@@ -313,9 +331,10 @@ class Trainer:
         try:
             from tqdm import tqdm
             bar = tqdm(total=max_steps, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, mininterval=5)
+            batches = self.batches(self.step)
             while self.step < max_steps:
                 t0 = time.time()
-                stats = self.train_step(self.batch(self.step))
+                stats = self.train_step(next(batches))
                 self.step += 1
                 self.train_seconds += time.time() - t0
                 bar.update(1)

@@ -71,6 +71,16 @@ def test_batches_depend_only_on_seed_and_step(tiny_cfg, tmp_path):
     assert sorted(names) == sorted(a.dataset.pairs)  # one pass visits every pair once
 
 
+def test_loader_workers_give_the_same_batches(tiny_cfg, tmp_path):
+    trainer = Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu")
+    tiny_cfg.train.workers = 2
+    loaded = trainer.batches(5)  # 12 pairs, batch 2: steps 5-7 cross into the second pass
+    for step in (5, 6, 7):
+        batch, expected = next(loaded), trainer.batch(step)
+        assert batch["target_name"] == expected["target_name"]
+        assert torch.equal(batch["part_masks"], expected["part_masks"])
+
+
 def test_sigterm_saves_and_resume_continues_the_step_count(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(train_command(out, "--max-steps", "100000"), stdout=subprocess.PIPE,
