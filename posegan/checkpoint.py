@@ -11,6 +11,10 @@ Shipped generator (``checkpoints/posegan-market-small.pt``): ``{"format": 1, "ki
 average ("ema") or the optimiser's last weights ("raw"). Networks are always rebuilt from the stored
 config, never from the command line (nanoGPT ``model_args``).
 
+Weights to fine-tune from (``.device/init.pt`` and what a lent GPU sends back, :mod:`posegan.device_bundle`):
+``{"format": 1, "kind": "weights", "config", "step", "train_seconds", "G", "G_ema", "D"}``, all float16 and no
+optimiser states, so ``train.init_from`` takes them (fresh Adam) and ``--resume`` does not.
+
 Every file written by :func:`save_atomic` also holds ``"tensor_sha256"``, a digest of all its tensors (names,
 dtypes, shapes, bytes) that :func:`load_checkpoint` verifies: a bit flipped in the weights would otherwise load
 silently and give black images. Files written before the digest existed (the committed ``checkpoints/*.pt``)
@@ -160,6 +164,21 @@ def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = 
     state = _float16(weights) if half else weights
     out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
            "train_seconds": ckpt.get("train_seconds", 0.0), "weights": which, "G": state}
+    save_atomic(out, out_path)
+    return out
+
+
+def export_weights(checkpoint, out_path) -> dict:
+    """G, its moving average (when the run kept one) and D of a training state or weights file as float16, with the
+    config and step, atomically: a third of a training state (no Adam moments, no float32), small enough to travel
+    to a lent GPU and back (:mod:`posegan.device_bundle`)."""
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt.get("kind") not in ("train", "weights"):
+        raise ValueError(f"{checkpoint} holds a {ckpt.get('kind')} checkpoint without D: need a training state "
+                         "(runs/<name>/latest.pt) or a weights file")
+    out = {"format": FORMAT, "kind": "weights", "config": ckpt["config"], "step": ckpt["step"],
+           "train_seconds": ckpt.get("train_seconds", 0.0)}
+    out.update({name: _float16(ckpt[name]) for name in ("G", "G_ema", "D") if name in ckpt})
     save_atomic(out, out_path)
     return out
 

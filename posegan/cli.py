@@ -1,4 +1,5 @@
-"""Command line: ``posegan {train,export,transfer,evaluate,detect,annotate,pairs,bench,space,pose-prior} --help``.
+"""Command line: ``posegan {train,export,transfer,evaluate,detect,annotate,pairs,bench,space,pose-prior,device-bundle,
+device-slim,device-collect} --help``.
 
 ``posegan`` is the console script of ``pip install -e .``; ``python -m posegan`` is the same from the repository root.
 Each subcommand parses its options and calls one library function, so everything is scriptable from Python.
@@ -9,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, DEFAULT_POSE_PRIOR, DEFAULT_WEIGHTS_DIR, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
+from .config import DEFAULT_DATA_ROOT, DEFAULT_GENERATOR, DEFAULT_POSE_PRIOR, DEFAULT_WEIGHTS_DIR, REPO_ROOT, ConfigError, config_from_dict, load_config, merge_overrides as _merge_overrides
 
 DEFAULT_CHECKPOINT = str(DEFAULT_GENERATOR)
 
@@ -23,6 +24,7 @@ EPILOG = """examples:
   posegan bench --config configs/market-small.yaml --out results/bench.json
   posegan space --out ../posegan-space
   posegan pose-prior   # rebuild checkpoints/pose-prior-market-train.npz from the Market annotations
+  posegan device-bundle && posegan device-slim on   # before training on a lent GPU (README)
 """
 
 
@@ -151,6 +153,32 @@ def _pose_prior(args, parser):
           f"pose distance typical up to {prior.pose_typical:.3f}, unseen beyond {prior.pose_unseen:.3f} torso sizes)")
 
 
+def _device_bundle(args, parser):
+    from .device_bundle import BUNDLE, DEFAULT_INIT, TRAVEL_LIMIT, build_bundle, mib
+    out = args.out or REPO_ROOT / BUNDLE
+    size, tree = build_bundle(out, args.data, args.init or DEFAULT_INIT)
+    print(f"wrote {out}: {mib(size)}; with the slim tree ({mib(tree)}) {mib(size + tree)} of the {mib(TRAVEL_LIMIT)} "
+          "that may travel")
+
+
+def _device_slim(args, parser):
+    from .device_bundle import BUNDLE, TRAVEL_LIMIT, mib, slim_index_off, slim_index_on, travelling_bytes
+    changed = slim_index_on(REPO_ROOT) if args.action == "on" else slim_index_off(REPO_ROOT)
+    print(f"slim index {args.action}: {len(changed)} tracked files {'out of' if args.action == 'on' else 'back in'} "
+          f"the index; travelling now with {BUNDLE}: {mib(travelling_bytes(REPO_ROOT, carry=(BUNDLE,)))} "
+          f"(limit {mib(TRAVEL_LIMIT)})")
+
+
+def _device_collect(args, parser):
+    from .device_bundle import RETURN_FILES, RETURN_LIMIT, collect_run, mib
+    files = collect_run(args.run, args.out)
+    print(f"{args.out}: " + ", ".join(f"{name} {mib(size)}" for name, size in files.items()))
+    for name in [name for name, size in files.items() if size > RETURN_LIMIT]:
+        print(f"warning: {name} is over {mib(RETURN_LIMIT)}: it will not come back")
+    if len(files) > RETURN_FILES:
+        print(f"warning: {len(files)} files in {args.out}: only {RETURN_FILES} come back")
+
+
 def _evaluate(args, parser):
     from .evaluate import evaluate
     checkpoint = None if args.checkpoint == "none" else args.checkpoint
@@ -270,6 +298,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--held-out-poses", type=int, default=2000, help="how many of them (a seeded sample)")
     p.add_argument("--out", default=str(DEFAULT_POSE_PRIOR), help="output .npz (the app reads this one)")
     p.set_defaults(func=_pose_prior)
+
+    p = sub.add_parser("device-bundle", help="the folder of data and weights that travels to a lent GPU (README)",
+                       formatter_class=fmt)
+    p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder (its train and samples splits go)")
+    p.add_argument("--init", help="training state or weights file the device run starts from (train.init_from; "
+                                   "default: the committed realism-recipe state in checkpoints/)")
+    p.add_argument("--out", help="bundle folder (default: .device in the repository, git-ignored: the device call "
+                                  "carries it)")
+    p.set_defaults(func=_device_bundle)
+
+    p = sub.add_parser("device-slim", help="take all but the code out of the git index (on) for a device call, "
+                                           "and put it back (off); no file changes", formatter_class=fmt)
+    p.add_argument("action", choices=["on", "off"])
+    p.set_defaults(func=_device_slim)
+
+    p = sub.add_parser("device-collect", help="on the device: a run's generator, weights, log and latest samples "
+                                              "into the folder that comes back", formatter_class=fmt)
+    p.add_argument("run", help="run directory (its latest.pt, log.csv, samples/)")
+    p.add_argument("out", help="output folder ($OUT)")
+    p.set_defaults(func=_device_collect)
     return parser
 
 

@@ -31,7 +31,7 @@ METRICS = ("ssim", "mask_ssim", "lpips", "fid", "pckh", "l1")
 @dataclass
 class ModelCard:
     path: Path
-    kind: str                      # "generator" (exported) or "train" (a training state: its G is used)
+    kind: str                      # "generator" (exported), "train" (a training state: its G is used) or "weights"
     step: int
     train_seconds: float | None
     weights: str                   # "ema" (moving average of G), "raw", or "" where the file does not say

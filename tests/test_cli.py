@@ -19,7 +19,8 @@ from test_train import resume_command, train_command
 
 
 @pytest.mark.parametrize("command", ["train", "export", "transfer", "evaluate", "detect", "annotate", "pairs", "bench",
-                                     "space", "pose-prior"])
+                                     "space", "pose-prior", "device-bundle", "device-slim",
+                                     "device-collect"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
