@@ -66,6 +66,13 @@ def trim_log(path: Path, step: int) -> int:
     return sum(not first.isdigit() for first in steps)
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT/SIGTERM to the trainer: a Ctrl-C or a kill of the process group would kill them
+    mid-batch and the trainer with an error, before its checkpoint. They stop with the trainer."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class Trainer:
     def __init__(self, cfg: PoseGANConfig | None, out_dir, data_root=None, split: str = "train",
                  sample_split: str = "test", resume: str | None = None, device: str | None = None):
@@ -185,7 +192,7 @@ class Trainer:
         # Its own generator seeds the workers (their flips): the torch RNG of the dropout masks is left alone.
         seeds = torch.Generator().manual_seed(self.cfg.train.seed + self.rank + first_step)
         return iter(DataLoader(self.dataset, batch_sampler=steps, num_workers=workers, generator=seeds,
-                               pin_memory=self.device.type == "cuda"))
+                               worker_init_fn=ignore_stop_signals, pin_memory=self.device.type == "cuda"))
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")

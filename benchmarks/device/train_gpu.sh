@@ -5,8 +5,8 @@
 # by the tool's time limit still returns its last one: generator.pt (exported, float16), weights.pt (G, its moving
 # average, D in float16: `--set train.init_from=weights.pt` continues here), log.csv, samples.png, loss.png, train.log.
 #
-#   OUT=<folder> bash benchmarks/device/train_gpu.sh [--cpu-dry-run] [--set key=value ...]
-#   defaults: BATCH=64 LR=2e-4 MAX_MINUTES=7 CKPT_MINUTES=2 WORKERS=12 THREADS=4 RUN=runs/device PYTHON=python3
+#   bash benchmarks/device/train_gpu.sh [--cpu-dry-run] [--set key=value ...]    (the device tool sets $OUT)
+#   defaults: BATCH=64 LR=0.0002 MAX_MINUTES=7 CKPT_MINUTES=2 WORKERS=12 THREADS=4 RUN=runs/device PYTHON=python3
 #
 # --cpu-dry-run trains on the CPU with tiny settings (batch 2, half a minute, 2 loader workers, 1 thread), to test
 # the script without a GPU; without it, no GPU is an error (a CPU run would waste the lent time).
@@ -23,7 +23,7 @@ fi
 # gradients' RMS), so the big batch buys cleaner gradients at the same step length. The linear scaling rule is SGD's;
 # 16x (3.2e-3) would shake a GAN fine-tuned from a converged state, and GAN recipes keep 1e-4..4e-4 at batches of 32
 # to 2,048 (SPADE, BigGAN). The moving average keeps its half-life of 1,000 steps: the jitter it smooths is per step.
-BATCH=${BATCH:-64} LR=${LR:-2e-4} MAX_MINUTES=${MAX_MINUTES:-7} CKPT_MINUTES=${CKPT_MINUTES:-2}
+BATCH=${BATCH:-64} LR=${LR:-0.0002} MAX_MINUTES=${MAX_MINUTES:-7} CKPT_MINUTES=${CKPT_MINUTES:-2}
 WORKERS=${WORKERS:-12} THREADS=${THREADS:-4}  # 16 cores: the loader workers; the training process only feeds the GPU
 RUN=${RUN:-runs/device} PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
@@ -49,16 +49,18 @@ if [ -n "$shm_mb" ] && [ $((WORKERS * per_worker_mb)) -gt "$shm_mb" ]; then
 fi
 echo "batch $BATCH, lr $LR, $MAX_MINUTES min, checkpoint every $CKPT_MINUTES min, $WORKERS workers, $THREADS threads"
 
-# The trainer stops itself at MAX_MINUTES of steps; timeout stops it (SIGTERM: it checkpoints) should start-up hang.
 # The sample grids show the samples split: its 36 pairs travel in the bundle, the test split does not.
-limit_s=$(awk "BEGIN {print int($MAX_MINUTES * 60 + 120)}")
-timeout -s TERM -k 60 "$limit_s" "$PYTHON" -m posegan train --config configs/market-small-resizeconv-snhinge-style.yaml \
+"$PYTHON" -m posegan train --config configs/market-small-resizeconv-snhinge-style.yaml \
     --out "$RUN" --device "$device" --sample-split samples --max-minutes "$MAX_MINUTES" \
     --set train.init_from=.device/init.pt --set data.root=.device/data --set train.batch_size="$BATCH" \
     --set train.lr="$LR" --set train.workers="$WORKERS" --set train.threads="$THREADS" \
     --set train.checkpoint_minutes="$CKPT_MINUTES" "$@" > "$OUT/train.log" 2>&1 &
 train=$!
-
+# The trainer stops itself after MAX_MINUTES of steps; should start-up hang, SIGTERM (it checkpoints after its step)
+# two minutes later, SIGKILL one more minute on. A signal to the whole command (the device tool's time limit) reaches
+# the trainer as well: this script then waits for it to checkpoint and stop, and collects once more.
+limit_s=$(awk "BEGIN {print int($MAX_MINUTES * 60 + 120)}")
+trap 'echo "signal: waiting for the training to checkpoint and stop"' TERM INT
 collect() {
     "$PYTHON" -m posegan device-collect "$RUN" "$OUT" || echo "warning: collecting $RUN failed"
     if [ -f "$RUN/log.csv" ]; then tail -n 1 "$RUN/log.csv" | awk -F, '{print "step " $1 ", " $3 " s/step"}'; fi
@@ -67,12 +69,18 @@ collect() {
     fi
 }
 while kill -0 "$train" 2>/dev/null; do
-    sleep 5
+    sleep 5 || true  # a signal to the command ends the sleep too
+    if [ "$SECONDS" -gt $((limit_s + 60)) ]; then kill -KILL "$train" 2>/dev/null || true
+    elif [ "$SECONDS" -gt "$limit_s" ] && [ -z "${stopping:-}" ]; then
+        stopping=1 && echo "training past $limit_s s: SIGTERM" && kill -TERM "$train" 2>/dev/null || true
+    fi
     if [ -f "$RUN/latest.pt" ] && [ "$RUN/latest.pt" -nt "$OUT/weights.pt" ]; then collect; fi
 done
 rc=0
 wait "$train" || rc=$?
 if [ -f "$RUN/latest.pt" ]; then collect; fi  # again: the final checkpoint and sample grid
-tr '\r' '\n' < "$OUT/train.log" | grep -v '^\s*$' | tail -n 8
+# The trainer's messages (and any traceback) without the progress bar's redraws, then the bar's last state.
+tr '\r' '\n' < "$OUT/train.log" | grep -Ev '^\s*$|[0-9]+/[0-9]+ \[' | tail -n 20 || true
+tr '\r' '\n' < "$OUT/train.log" | grep -E '[0-9]+/[0-9]+ \[' | tail -n 1 || true
 echo "training exit code $rc; $OUT holds: $(ls "$OUT" | tr '\n' ' ')"
 exit "$rc"
