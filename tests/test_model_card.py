@@ -33,9 +33,9 @@ def test_the_paper_recipe_file_the_ablation_and_the_training_state_have_their_ca
     ablation = model_card(CHECKPOINTS / "posegan-market-small-noskip.pt")
     assert round(ablation.metrics["ssim"], 4) == 0.2114 and "plain skips" in architecture(ablation.config)
     state = model_card(CHECKPOINTS / "market-small-resizeconv-snhinge-style-train-state.pt")
-    assert (state.kind, state.step, state.metrics) == ("train", 9_230, {})  # a training state is never evaluated
-    assert len(state.samples) == 9 and state.loss_curve is not None  # the committed grids of its run, and its last
-    assert state.samples[-1].name == "samples-step0009230.png"
+    assert (state.kind, state.step, state.metrics) == ("train", 16_742, {})  # a training state is never evaluated
+    assert len(state.samples) == 12 and state.loss_curve is not None  # the committed grids of its run, and its last
+    assert state.samples[-1].name == "samples-step0016742.png"
 
 
 def test_an_unknown_file_has_a_card_without_results(tmp_path):
