@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from posegan.config import load_config
 from posegan.data import MODEL_INPUTS, MarketPoseDataset
@@ -99,3 +100,10 @@ def test_dropout_only_in_training(tiny_cfg, batch):
         assert torch.equal(G(*inputs).image, G(*inputs).image)
         G.train()
         assert not torch.equal(G(*inputs).image, G(*inputs).image)
+
+
+def test_conv_macs_counts_each_convolution_once():
+    from benchmarks.count_macs import conv_macs
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1, stride=2, groups=2))
+    # 8 x 10 x 10 outputs x (3 x 3 x 3) taps, then 4 x 5 x 5 outputs x (4 inputs per group x 1 x 1)
+    assert conv_macs(model, torch.zeros(1, 3, 10, 10)) == 8 * 100 * 27 + 4 * 25 * 4
