@@ -22,8 +22,8 @@ from posegan.config import REPO_ROOT
 from posegan.keypoints import JOINT_NAMES
 from posegan.model_card import ModelCard, architecture
 from posegan.pose_prior import UNSEEN_SCORE, PosePrior
-from posegan.visualize import (PART_COLOURS, colourise_masks, draw_pose, features_to_rgb, offsets_to_rgb,
-                               skip_rgb)
+from posegan.visualize import (GENERATED_COLOUR, PART_COLOURS, colourise_attention, colourise_masks, draw_pose,
+                               features_to_rgb, offsets_to_rgb, skip_rgb)
 
 BOX_SCALE = 4  # part outlines are drawn on a x4 image so that thin lines stay visible
 
@@ -97,6 +97,13 @@ def skips_panel(result: TransferResult, source_image: np.ndarray, plain_image: I
                       "<figcaption>same generator, plain skips: nothing warped</figcaption></figure></div>")
     legend = "".join(f'<li><span style="background: rgb{PART_COLOURS[k]}"></span>{name.replace("_", " ")}</li>'
                      for k, name in enumerate(PART_NAMES))
+    image_skip = ""
+    if result.image_attention is not None:
+        legend += f'<li><span style="background: rgb{GENERATED_COLOUR}"></span>drawn by the generator</li>'
+        copied = 1 - float(result.image_attention[-1].mean())
+        image_skip = (f'<figure>{_img(colourise_attention(result.image_attention), "image skip", "pg-panel pg-large")}'
+                      f"<figcaption>image skip: who paints each pixel ({copied:.0%} copied from the source "
+                      "through a part, white: drawn)</figcaption></figure>")
     return (
         '<div class="pg-skips">'
         '<table><thead><tr>' + "".join(f'<th scope="col">{h}</th>' for h in header) + "</tr></thead>"
@@ -106,7 +113,7 @@ def skips_panel(result: TransferResult, source_image: np.ndarray, plain_image: I
         "<figcaption>where each part is read in the source</figcaption></figure>"
         f'<figure>{_img(target_boxes, "part boxes in the target", "pg-panel pg-large")}'
         "<figcaption>where it is written in the target</figcaption></figure>"
-        f'<ul class="pg-legend">{legend}</ul></div>{comparison}</div></div>'
+        f'{image_skip}<ul class="pg-legend">{legend}</ul></div>{comparison}</div></div>'
     )
 
 

@@ -45,6 +45,9 @@ class ModelConfig:
     warp_levels: int = 4           # skips warped at the 4 highest resolutions, as in the paper (doc §3.7)
     warp_mode: str = "bilinear"    # grid_sample mode; the original uses "nearest" (doc §3.6), bilinear gives smoother gradients
     learned_offsets: bool = False  # our extension (not the paper's): residual offsets on the affine grid, zero-initialised
+    # Our extension (posegan.networks.image_skip): each output pixel chooses between the generated colour and the
+    # source pixels warped by each part, by a softmax from the last decoder features; paper: off
+    image_skip: bool = False
     dropout: float = 0.5           # on the first 3 decoder steps while training only (doc §4.2)
     dropout_steps: int = 3
     upsample: str = "transposed"   # decoder x2 steps: "transposed" (paper) or "resize_conv" (no checkerboard)

@@ -40,6 +40,7 @@ class TransferResult:
     part_masks: np.ndarray               # [P, H, W] full-resolution target-space masks (zero = invalid part)
     source_pose: np.ndarray
     target_pose: np.ndarray
+    image_attention: np.ndarray | None = None  # image skip: [P + 1, H, W], who paints each pixel (parts, generated)
 
 
 def as_rgb_array(image, height: int, width: int) -> np.ndarray:
@@ -104,7 +105,8 @@ class PoseTransfer:
             masks=[m[0].cpu() for m in out.masks],
             offsets=[o[0].cpu() for o in out.offsets],
             affines=item["affines"].numpy(), part_masks=item["part_masks"].numpy(),
-            source_pose=item["source_pose"].numpy(), target_pose=item["target_pose"].numpy())
+            source_pose=item["source_pose"].numpy(), target_pose=item["target_pose"].numpy(),
+            image_attention=None if out.image_attention is None else out.image_attention[0].float().cpu().numpy())
 
     def batch(self, items: list[dict], deformable: bool | None = None) -> torch.Tensor:
         """Generated images [N, 3, H, W] in [-1, 1] for prepared pair dicts (e.g. items of MarketPoseDataset)."""

@@ -48,6 +48,7 @@ def architecture(cfg: PoseGANConfig) -> str:
     """The generator's shape in a few words: "encoder widths [16, ...], 4 deformable skips"."""
     model = cfg.model
     skips = f"{model.warp_levels} deformable skips" if model.deformable_skips else "plain skips"
+    skips += " and an image skip" if model.image_skip else ""
     return f"encoder widths {model.encoder_channels}, {skips}"
 
 

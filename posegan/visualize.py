@@ -65,6 +65,18 @@ def colourise_masks(masks: np.ndarray, background: np.ndarray | None = None, alp
     return out.clip(0, 255).astype(np.uint8)
 
 
+GENERATED_COLOUR = (255, 255, 255)  # the image skip's own choice: the generator paints the pixel itself
+
+
+def colourise_attention(attention: np.ndarray) -> np.ndarray:
+    """Image-skip attention [P + 1, H, W] (parts, then the generated colour; sums to 1) -> RGB: each pixel the
+    attention-weighted mix of the part colours and white, so a pure part colour means "copied from that part"."""
+    colours = np.array(list(PART_COLOURS) + [GENERATED_COLOUR], np.float32)  # [P + 1, 3]
+    if attention.shape[0] != len(colours):
+        raise ValueError(f"expected attention of {len(colours)} channels, got {attention.shape}")
+    return np.einsum("khw,kc->hwc", attention.astype(np.float32), colours).clip(0, 255).astype(np.uint8)
+
+
 def features_to_rgb(features: torch.Tensor, basis: torch.Tensor | None = None):
     """Feature map [C, h, w] -> (uint8 [h, w, 3] of its first 3 principal components, the basis used).
 

@@ -294,6 +294,18 @@ def test_skips_panel_shows_learned_offsets_when_the_model_has_them(tiny_cfg):
     assert html.count("<tr>") == 1 + tiny_cfg.model.warp_levels  # header + one row per warped level
 
 
+def test_skips_panel_shows_who_paints_each_pixel_when_the_model_has_an_image_skip(tiny_cfg):
+    crop = read_image(MARKET_PHOTO)
+    plain = skips_panel(PoseTransfer(Generator(tiny_cfg.model), tiny_cfg)(crop, PRESETS["Arms out"]), crop)
+    tiny_cfg.model.image_skip = True
+    result = PoseTransfer(Generator(tiny_cfg.model), tiny_cfg)(crop, PRESETS["Arms out"])
+    assert result.image_attention.shape == (11, 128, 64)
+    copied = round(100 * (1 - float(result.image_attention[-1].mean())))
+    html = skips_panel(result, crop)
+    assert "image skip: who paints each pixel" in html and f"({copied}% copied from the source" in html
+    assert "drawn by the generator" in html and "image skip" not in plain
+
+
 def test_user_errors_log_one_line_without_a_traceback(app_url, capfd, caplog):
     """Before: every refused input (here a file that is not an image) printed a full traceback in the console."""
     with httpx.Client(base_url=app_url, timeout=60) as http:

@@ -89,14 +89,17 @@ def test_pose_transfer_runs_through_the_compiled_generator(tiny_cfg, stand_in, f
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("upsample", ["transposed", "resize_conv"])
-@pytest.mark.parametrize("deformable", [True, False])
-def test_compiled_generator_matches_eager(tiny_cfg, upsample, deformable):
+@pytest.mark.parametrize("upsample, deformable, image_skip", [
+    ("transposed", True, False), ("transposed", False, False), ("resize_conv", True, False),
+    ("resize_conv", False, False), ("resize_conv", True, True)])
+def test_compiled_generator_matches_eager(tiny_cfg, upsample, deformable, image_skip):
     tiny_cfg.model.upsample, tiny_cfg.model.deformable_skips = upsample, deformable
-    tiny_cfg.model.learned_offsets = True
+    tiny_cfg.model.learned_offsets, tiny_cfg.model.image_skip = True, image_skip
     generator = Generator(tiny_cfg.model).eval()
     for skip in generator.skips:  # non-zero offsets, so that the offset heads take part
         torch.nn.init.normal_(skip.offset_head.weight, std=0.05)
+    if image_skip:  # a per-pixel choice that varies, not the bias alone
+        torch.nn.init.normal_(generator.image_skip.logits.weight, std=0.5)
     inputs = sample_inputs()
     compiled = CompiledGenerator(generator, inputs, background=False)
     assert compiled.ready, compiled.error
@@ -106,3 +109,5 @@ def test_compiled_generator_matches_eager(tiny_cfg, upsample, deformable):
     for name in ("source_features", "warped_features", "masks", "offsets"):  # what the app's panels draw
         for fast_tensor, eager_tensor in zip(getattr(fast, name), getattr(eager, name), strict=True):
             torch.testing.assert_close(fast_tensor, eager_tensor, atol=1e-4, rtol=0)
+    if image_skip:
+        torch.testing.assert_close(fast.image_attention, eager.image_attention, atol=1e-4, rtol=0)

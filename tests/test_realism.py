@@ -178,6 +178,7 @@ def test_style_and_perceptual_terms_under_bf16(tiny_cfg):
     {"model.upsample": "resize_conv"},
     {"model.discriminator_spectral_norm": True, "loss.gan_type": "hinge", "loss.feature_matching": 1.0},
     {"loss.perceptual": 0.01, "loss.style": 0.001, "loss.vgg_bf16": True, "loss.gan_type": "lsgan"},
+    {"model.image_skip": True},
 ])
 def test_fine_tuning_from_a_checkpoint_of_another_form(tiny_cfg, tmp_path, changes):
     source = Trainer(tiny_cfg, tmp_path / "source", MINI_DATA, split="samples", sample_split="samples", device="cpu")

@@ -54,6 +54,12 @@ class DeformableSkip(nn.Module):
 
         Returns (combined [B, C, h, w], masks at this level [B, P, h, w], offsets [B, P, h, w, 2] or None).
         """
+        warped, masks, offsets = self.warp_parts(features, theta, part_masks, pose_features)
+        return warped.amax(dim=2).to(features.dtype), masks, offsets  # zeros take part in the max
+
+    def warp_parts(self, features: torch.Tensor, theta: torch.Tensor, part_masks: torch.Tensor,
+                   pose_features: torch.Tensor | None = None):
+        """Every part's masked warp, not yet combined: ([B, C, P, h, w] float32, masks [B, P, h, w], offsets)."""
         batch, channels, height, width = features.shape
         assert_shape(theta, (batch, NUM_PARTS, 2, 3), "theta")
         assert_shape(part_masks, (batch, NUM_PARTS, None, None), "part_masks")
@@ -63,8 +69,7 @@ class DeformableSkip(nn.Module):
         grid = torch.where(masks[..., None] > 0, grid, _OUTSIDE)  # the mask, folded into the sampling
         warped = F.grid_sample(features.float(), grid.reshape(batch, NUM_PARTS * height, width, 2), mode=self.mode,
                                padding_mode="zeros", align_corners=False)  # [B, C, P*h, w]: all parts, one call
-        combined = warped.reshape(batch, channels, NUM_PARTS, height, width).amax(dim=2)  # zeros take part in the max
-        return combined.to(features.dtype), masks, offsets
+        return warped.view(batch, channels, NUM_PARTS, height, width), masks, offsets
 
     def _grid(self, theta: torch.Tensor, pose_features: torch.Tensor | None, batch: int, height: int, width: int):
         """Sampling grid [B, P, h, w, 2] of every part (affine, plus the learned offsets [B, P, h, w, 2] if any).

@@ -6,6 +6,8 @@
                         concat(appearance_l, pose_l)           otherwise
     decoder             ReLU-Up-Norm(-Dropout) up-sampling, concat with the skip of each level, tanh RGB
                         (Up = ConvTranspose 4x4/2 as in the paper, or nearest x2 + conv 3x3: ``model.upsample``)
+    image skip          optional (``model.image_skip``, our extension): each output pixel picks between that colour
+                        and the source pixels warped by each part (:mod:`posegan.networks.image_skip`)
 
 Names map to the paper once: source image x_a, source heatmap H_a, target heatmap H_b, output x_hat.
 ``Generator(cfg)`` builds the paper width (61.1M parameters), the CPU width (3.8M) or a tiny test width from
@@ -25,6 +27,7 @@ from ..keypoints import NUM_JOINTS
 from ..utils import assert_shape
 from .blocks import down_block, init_weights, up_block
 from .deformable_skip import DeformableSkip
+from .image_skip import ImageSkip
 
 
 class Encoder(nn.Module):
@@ -51,6 +54,7 @@ class GeneratorOutput:
     warped_features: list[torch.Tensor]  # per warped level: combined warped features [B, C, h, w]
     masks: list[torch.Tensor]            # per warped level: part masks at that resolution [B, P, h, w]
     offsets: list[torch.Tensor]          # per warped level with learned offsets: [B, P, h, w, 2]
+    image_attention: torch.Tensor | None = None  # image skip: [B, P + 1, H, W], parts then the generated colour
 
 
 class Generator(nn.Module):
@@ -61,6 +65,8 @@ class Generator(nn.Module):
             raise ValueError(f"need len(decoder_channels) == len(encoder_channels) - 1, got {len(dec)} and {len(enc)}")
         if not 0 <= cfg.warp_levels <= len(enc):
             raise ValueError(f"warp_levels must be in [0, {len(enc)}], got {cfg.warp_levels}")
+        if cfg.image_skip and not cfg.deformable_skips:
+            raise ValueError("image_skip warps the source image with the part affines: it needs deformable_skips")
         self.cfg = cfg
         self.num_levels = len(enc)
         self.appearance_encoder = Encoder(3 + NUM_JOINTS, enc)
@@ -74,7 +80,10 @@ class Generator(nn.Module):
             in_channels = out_channels + skip_channels[-2 - i]
         self.decoder = nn.ModuleList(ups)
         self.to_rgb = nn.Sequential(nn.ReLU(), nn.Conv2d(in_channels, 3, 3, padding=1, bias=True), nn.Tanh())
+        self.image_skip = ImageSkip(in_channels, cfg.warp_mode) if cfg.image_skip else None
         init_weights(self)
+        if self.image_skip is not None:  # after init_weights, which would undo its start as the plain output
+            self.image_skip.reset_parameters()
         for skip in self.skips:  # init_weights must not undo the zero init of the offset heads
             if skip.offset_head is not None:
                 nn.init.zeros_(skip.offset_head.weight)
@@ -116,4 +125,6 @@ class Generator(nn.Module):
         for i, up in enumerate(self.decoder):
             x = torch.cat([up(x), skips[-2 - i]], dim=1)
         out.image = self.to_rgb(x)
+        if deformable and self.image_skip is not None:
+            out.image, out.image_attention = self.image_skip(torch.relu(x), out.image, source_image, theta, part_masks)
         return out
