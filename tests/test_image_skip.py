@@ -62,9 +62,9 @@ def test_a_part_is_no_choice_outside_its_mask():
     torch.testing.assert_close(image[0][:, ~inside], ((source + rgb) / 2)[0][:, ~inside], atol=1e-5, rtol=0)
 
 
-def test_a_new_image_skip_starts_close_to_the_generated_colour(tiny_cfg, batch):
-    """Fine-tuning starts from the plain generator: where torso and one more part cover a pixel, the generated colour
-    keeps 1 / (1 + 2 e^PART_BIAS) of it; the other weights load unchanged and only the head's are new."""
+def test_a_new_image_skip_starts_from_its_bias_blend(tiny_cfg, batch):
+    """Fine-tuning starts from the plain generator's weights: where n parts cover a pixel, the generated colour keeps
+    1 / (1 + n e^PART_BIAS) of it; the other weights load unchanged and only the head's are new."""
     plain = Generator(tiny_cfg.model).eval()
     tiny_cfg.model.image_skip = True
     tuned = Generator(tiny_cfg.model).eval()

@@ -9,10 +9,12 @@ by the affines of the deformable skips. This head lets every output pixel take i
                                                    a part whose target mask is 0 at a pixel is not a choice there
     x_hat    = sum_k a_k warped_k + a_P rgb        rgb: the decoder's own tanh colour (the paper's output layer)
 
-The logits come from a 3x3 conv on the decoder's last features (the same input as the RGB conv). The parts' biases
-start at ``PART_BIAS`` with zero weights, so a fine-tuned generator starts close to its own output (about 90 % of each
-pixel its own colour where two parts cover it) and learns where copying the source beats drawing. Not in the
-authors' code nor claimed for the paper; off by default (``model.image_skip``).
+The logits come from a 3x3 conv on the decoder's last features (the same input as the RGB conv). Its weights start
+at zero and the parts' biases at ``PART_BIAS`` = -1 against 0 for the generated colour, so a fine-tuned generator
+starts from a blend (where the torso and one limb cover a pixel, 1 / (1 + 2 e^-1) = 58 % of it is its own colour) and
+its losses move each pixel's choice from there. Started at -3 (90 % its own colour) the head hardly moved in 1,000
+steps: Adam's steps of about 2e-4 barely shift a bias (``results/recipes-imageskip/``). Not in the authors' code nor
+claimed for the paper; off by default (``model.image_skip``).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from ..geometry import NUM_PARTS
 from ..utils import assert_shape
 from .deformable_skip import DeformableSkip
 
-PART_BIAS = -3.0  # initial logit of every part against 0 for the generated colour
+PART_BIAS = -1.0  # initial logit of every part against 0 for the generated colour
 _EXCLUDED = -1e4  # logit of a part that does not cover a pixel: exp() is exactly 0 in float32
 
 
