@@ -114,16 +114,13 @@ def offsets_to_rgb(offsets: np.ndarray, masks: np.ndarray) -> np.ndarray:
 def skip_rgb(source_image: np.ndarray, affines: np.ndarray, masks: np.ndarray, mode: str = "bilinear"):
     """What a deformable skip would carry if its features were the source photo's RGB: (uint8 [P, H, W, 3] part by
     part, warped by the part's affine and masked, uint8 [H, W, 3] the max over parts). The warp is the skip's own
-    module (:class:`posegan.networks.deformable_skip.DeformableSkip`), fed one part's mask at a time."""
-    skip = DeformableSkip(pose_channels=0, mode=mode)
+    (:meth:`posegan.networks.deformable_skip.DeformableSkip.warp_parts`), combined as the skip combines it."""
     image = torch.from_numpy(np.ascontiguousarray(source_image)).permute(2, 0, 1).float()[None]  # [1, 3, H, W]
     theta = affines_to_theta(torch.from_numpy(np.asarray(affines)))[None]                       # [1, P, 2, 3]
-    masks = torch.from_numpy(np.asarray(masks, np.float32))
-    one_part = torch.diag_embed(torch.ones(NUM_PARTS))[:, :, None, None] * masks                # [P, P, H, W]
+    masks = torch.from_numpy(np.asarray(masks, np.float32))[None]                               # [1, P, H, W]
     with torch.no_grad():
-        parts, _, _ = skip(image.expand(NUM_PARTS, -1, -1, -1), theta.expand(NUM_PARTS, -1, -1, -1), one_part)
-        combined, _, _ = skip(image, theta, masks[None])
-    return _images(parts), _images(combined)[0]
+        parts, _, _ = DeformableSkip(pose_channels=0, mode=mode).warp_parts(image, theta, masks)  # [1, 3, P, H, W]
+    return _images(parts[0].transpose(0, 1)), _images(parts.amax(dim=2))[0]
 
 
 def _images(batch: torch.Tensor) -> np.ndarray:
