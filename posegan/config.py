@@ -89,7 +89,9 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     batch_size: int = 4
-    lr: float = 2e-4               # Adam for G and D, no decay (doc §5.4)
+    lr: float = 2e-4               # Adam for G and D; constant in the paper (doc §5.4)
+    lr_decay_start: int = 0        # step from which the learning rate falls linearly ...
+    lr_decay_steps: int = 0        # ... to 0 over this many steps (pix2pix, GFLA); 0 = constant (the paper)
     beta1: float = 0.5
     beta2: float = 0.999
     max_steps: int = 90_000        # 90 "epochs" x 1000 iterations in the original

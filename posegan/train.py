@@ -20,6 +20,11 @@ DataLoader processes can load the batches (the same pairs as without them).
 With ``train.ema_half_life`` > 0 the trainer also keeps an exponential moving average of G's weights (our
 addition, as in stylegan2-ada; the paper has none). It averages out the step-to-step jitter of GAN training at a
 constant learning rate; the sample grids and ``export`` use it. A run resumed without one starts it from G.
+
+``train.lr_decay_steps`` > 0 lets the learning rate of G and D fall linearly from ``train.lr`` at step
+``train.lr_decay_start`` to 0 that many steps later (the last phase of pix2pix and GFLA; the paper keeps it
+constant). A plateaued run resumed with ``--set train.lr_decay_start=<its step> --set train.lr_decay_steps=N`` ends
+there in N steps.
 """
 from __future__ import annotations
 
@@ -215,8 +220,19 @@ class Trainer:
         return names
 
     # --------------------------------------------------------------------------------------------- step
+    def learning_rate(self, step: int) -> float:
+        """Adam's learning rate for the step after ``step`` steps: ``train.lr``, falling linearly to 0 over
+        ``train.lr_decay_steps`` steps from ``train.lr_decay_start`` when that is > 0."""
+        cfg = self.cfg.train
+        if cfg.lr_decay_steps <= 0:
+            return cfg.lr
+        return cfg.lr * min(1.0, max(0.0, 1.0 - (step - cfg.lr_decay_start) / cfg.lr_decay_steps))
+
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
+        lr = self.learning_rate(self.step)
+        for group in self.opt_G.param_groups + self.opt_D.param_groups:
+            group["lr"] = lr  # set every step: a resumed optimiser state holds the lr it was saved with
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
         inputs = [batch[k] for k in MODEL_INPUTS]
         adversarial = cfg.loss.adversarial > 0 and self.step >= cfg.train.adversarial_start
@@ -332,6 +348,9 @@ class Trainer:
             if new_log:
                 writer.writerow(["step", "train_seconds", "sec_per_step"] + names)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if cfg.lr_decay_steps > 0:
+            self.log(f"learning rate {self.learning_rate(self.step):.3g} at step {self.step}, falling linearly to 0 "
+                     f"at step {cfg.lr_decay_start + cfg.lr_decay_steps}")
         start = last_ckpt = time.time()
         crashed = False
         window, window_start = {n: [] for n in names}, time.time()

@@ -186,6 +186,22 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tiny_cfg, tmp_p
         torch.testing.assert_close(a, b)
 
 
+def test_learning_rate_decays_linearly_to_zero_and_then_the_weights_stay(tiny_cfg, tmp_path):
+    tiny_cfg.train.lr_decay_start, tiny_cfg.train.lr_decay_steps = 2, 4
+    trainer = Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu")
+    assert [trainer.learning_rate(s) / tiny_cfg.train.lr for s in (0, 2, 3, 5, 6, 9)] == [1, 1, 0.75, 0.25, 0, 0]
+    trainer.step = 5
+    trainer.train_step(trainer.batch(5))
+    assert {g["lr"] for g in trainer.opt_G.param_groups + trainer.opt_D.param_groups} == {tiny_cfg.train.lr / 4}
+    trainer.step = 6  # decay over: Adam moves nothing at lr 0, so G and D keep their weights
+    before = {k: v.clone() for k, v in list(trainer.G.state_dict().items()) + list(trainer.D.state_dict().items())
+              if v.is_floating_point() and not k.endswith(("_u", "_v"))}
+    trainer.train_step(trainer.batch(6))
+    after = dict(list(trainer.G.state_dict().items()) + list(trainer.D.state_dict().items()))
+    for name, value in before.items():
+        torch.testing.assert_close(after[name], value, rtol=0, atol=0, msg=name)
+
+
 def test_generator_moving_average_and_its_export(tiny_cfg, tmp_path):
     tiny_cfg.train.ema_half_life = 3
     trainer = Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu")
