@@ -197,14 +197,16 @@ class Studio:
     # ------------------------------------------------------------------------------------------ generation
 
     def transfer(self, crop: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray,
-                 compare: bool = False, checkpoint: str | None = None) -> Transfer:
+                 compare: bool = False, checkpoint: str | None = None, keep_background: bool = False) -> Transfer:
         """The generated person; ``compare`` adds the same generator with plain skips; ``checkpoint``: a key of
-        ``checkpoints`` (None: the app's generator)."""
+        ``checkpoints`` (None: the app's generator); ``keep_background``: pasted over the crop, its own person
+        removed (:mod:`posegan.background`)."""
         model = self.generator(checkpoint)
         if not is_present(target_pose).any():
             raise UserInputError("The target pose has no visible joint: show some joints first.")
-        result = model(crop, target_pose, source_pose)
-        plain = model(crop, target_pose, source_pose, deformable=False).image if compare else None
+        result = model(crop, target_pose, source_pose, keep_background=keep_background)
+        plain = (model(crop, target_pose, source_pose, deformable=False, keep_background=keep_background).image
+                 if compare else None)
         return Transfer(result, plain)
 
     def transfer_photo(self, photo: bytes, target_pose: np.ndarray) -> Image.Image:

@@ -217,17 +217,17 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
             raise UserInputError("Upload a photo of a person (or pick an example) first.")
 
     @shows_errors
-    def generate(crop, source_pose, target_pose, compare, checkpoint):
+    def generate(crop, source_pose, target_pose, compare, checkpoint, keep_background):
         """The result alone, and what its panels need: they are drawn by a follow-up event (draw_panels), so the
         person shows without waiting for them (about 55 ms and 190 kB of HTML per result, issue #14)."""
         require_crop(crop)
-        out = studio.transfer(crop, source_pose, target_pose, compare, checkpoint)
+        out = studio.transfer(crop, source_pose, target_pose, compare, checkpoint, keep_background)
         return out.result.image, (out, crop, studio.generator(checkpoint).cfg.model.warp_mode)
 
-    def generate_live(live, crop, source_pose, target_pose, compare, checkpoint):
+    def generate_live(live, crop, source_pose, target_pose, compare, checkpoint, keep_background):
         if not live or crop is None or studio.model is None:  # the banner already says why nothing happens
             return gr.skip(), gr.skip()
-        return generate(crop, source_pose, target_pose, compare, checkpoint)
+        return generate(crop, source_pose, target_pose, compare, checkpoint, keep_background)
 
     def draw_panels(generated):
         """The "Inside the deformable skips" and "Correspondence inspector" panels of the last result (the state only
@@ -242,10 +242,11 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         return panels.animation_panel(studio.animate(crop, source_pose, target_pose, steps, checkpoint=checkpoint))
 
     @shows_errors
-    def compare_checkpoints(crop, source_pose, target_pose, first, second):
+    def compare_checkpoints(crop, source_pose, target_pose, first, second, keep_background):
         require_crop(crop)
         return panels.comparison_panel([
-            (studio.card(name), studio.transfer(crop, source_pose, target_pose, checkpoint=name).result.image)
+            (studio.card(name), studio.transfer(crop, source_pose, target_pose, checkpoint=name,
+                                                keep_background=keep_background).result.image)
             for name in (first, second)])
 
     def show_card(name):
@@ -329,6 +330,9 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                         for scale in (1, 4)}
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
                 live = gr.Checkbox(True, label="Regenerate when a pose changes")
+                keep_background = gr.Checkbox(True, label="Keep the photo's background", elem_id="keep-background",
+                                              info="Paste the person over the crop, its own person removed; "
+                                                   "off: the generator's whole frame")
                 generator_choice = gr.Dropdown(list(studio.checkpoints), value=studio.default_choice,
                                                label="Generator (checkpoints/)", elem_id="generator",
                                                info="Its numbers, loss curves and samples: the Checkpoints tab")
@@ -400,13 +404,14 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
 
         private = {"api_visibility": "private"}
         heavy = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}  # one limit for all of them together
-        generate_inputs = [crop, source_editor, target_editor, compare, generator_choice]
+        generate_inputs = [crop, source_editor, target_editor, compare, generator_choice, keep_background]
         generate_outputs = [result, generated]
         live_update = {"fn": generate_live, "inputs": [live] + generate_inputs, "outputs": generate_outputs,
                        "show_progress": "hidden", **heavy, **private}
         generate_button.click(generate, generate_inputs, generate_outputs, show_progress="minimal", **heavy,
                               **private)
-        gr.on([source_editor.edit, target_editor.edit, compare.change, live.change, generator_choice.change],
+        gr.on([source_editor.edit, target_editor.edit, compare.change, live.change, generator_choice.change,
+               keep_background.change],
               trigger_mode="always_last", **live_update)
         # Every path to a new result goes through `generated`: its change draws the panels, after the result shows.
         generated.change(draw_panels, [generated], [skips, inspector], show_progress="hidden",
@@ -421,8 +426,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                                        **private).success(**live_update)
         animate_button.click(animate, [crop, source_editor, target_editor, steps, generator_choice], [animation],
                              **heavy, **private)
-        compare_button.click(compare_checkpoints, [crop, source_editor, target_editor, generator_choice, compare_with],
-                             [comparison], **heavy, **private)
+        compare_button.click(compare_checkpoints, [crop, source_editor, target_editor, generator_choice, compare_with,
+                                                   keep_background], [comparison], **heavy, **private)
         generator_choice.change(show_card, [generator_choice], [card, loss, samples], **heavy, **private)
 
         # Cheap and model-free: outside the "cpu" concurrency group, so they never wait behind a generation.

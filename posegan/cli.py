@@ -185,7 +185,7 @@ def _evaluate(args, parser):
     metrics = args.metrics.split(",") if args.metrics else None
     evaluate(checkpoint, args.data, args.out, pairs_csv=args.pairs, weights_dir=args.weights_dir, limit=args.limit,
              metric_names=metrics, ablation=args.ablation, batch_size=args.batch_size, device=args.device,
-             cache_dir=None if args.no_cache else args.cache_dir)
+             cache_dir=None if args.no_cache else args.cache_dir, keep_background=args.keep_background)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt)
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="generator to evaluate ('none': baselines only)")
     p.add_argument("--ablation", help="generator trained with plain skips, evaluated as 'no_deform'")
+    p.add_argument("--keep-background", action="store_true",
+                   help="also score ours pasted over the source photo ('ours_keep_background', posegan.background)")
     p.add_argument("--data", default=DEFAULT_DATA_ROOT, help="Market-1501 folder")
     p.add_argument("--pairs", help="pair list (default: DATA/pairs-test.csv)")
     p.add_argument("--weights-dir", default=DEFAULT_WEIGHTS_DIR,

@@ -2,9 +2,11 @@
 
     python -m posegan evaluate --checkpoint checkpoints/posegan-market-small-resizeconv-snhinge-style.pt --out results/eval
     python -m posegan evaluate --checkpoint ... --ablation runs/no-deform/generator.pt --limit 500 --metrics ssim,mask_ssim,lpips
+    python -m posegan evaluate --checkpoint ... --keep-background --limit 2000
 
-Methods: ``ours`` (the checkpoint), ``copy_source`` (output = source image: what no model at all scores) and,
-when ``--ablation`` is given, ``no_deform`` (the same generator trained with plain skips). Metrics are those of
+Methods: ``ours`` (the checkpoint), ``copy_source`` (output = source image: what no model at all scores),
+when ``--ablation`` is given, ``no_deform`` (the same generator trained with plain skips), and with
+``--keep-background``, ``ours_keep_background`` (ours pasted over the source photo, :mod:`posegan.background`). Metrics are those of
 :mod:`posegan.metrics` (design doc §7.3). Writes ``metrics.json``, ``per_pair.csv``, ``table.md`` and
 ``samples.png`` (source+pose | target pose | each method | real target, on fixed pairs) into ``--out``.
 Results are cached in ``--cache-dir`` (:mod:`posegan.metrics.cache`): real-image features by image name,
@@ -24,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from . import background
 from . import metrics as metric_registry
 from .config import DEFAULT_WEIGHTS_DIR
 from .data import MarketPoseDataset, tensor_to_image
@@ -39,17 +42,27 @@ PAPER_ROWS = [  # design doc §7.4 (CVPR 2018 table; GFLA's re-evaluation for LP
     ("PATN (paper)", {"ssim": 0.311, "mask_ssim": 0.811, "lpips": 0.3196, "fid": 22.657}),
 ]
 GRID_PAIRS = 8
+KEEP_BACKGROUND = "ours_keep_background"
 
 
 def _to_uint8(batch_images: torch.Tensor) -> np.ndarray:
     return np.stack([tensor_to_image(t) for t in batch_images])
 
 
-def generate_all(dataset, generator: PoseTransfer, batch_size: int, desc: str) -> np.ndarray:
-    """uint8 [N, H, W, 3] outputs of ``generator`` for every pair of ``dataset``."""
+def generate_all(dataset, generator: PoseTransfer, batch_size: int, desc: str,
+                 keep_background: bool = False) -> np.ndarray:
+    """uint8 [N, H, W, 3] outputs of ``generator`` for every pair of ``dataset``; with ``keep_background``, each
+    pasted over its source photo (:func:`posegan.background.keep_background`)."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    out = [_to_uint8(generator.run(batch).image.float().cpu())
-           for batch in tqdm(loader, desc=desc, unit="batch", mininterval=5)]
+    out = []
+    for batch in tqdm(loader, desc=desc, unit="batch", mininterval=5):
+        images = _to_uint8(generator.run(batch).image.float().cpu())
+        if keep_background:
+            images = np.stack([background.keep_background(image, tensor_to_image(source), source_pose.numpy(),
+                                                          target_pose.numpy())
+                               for image, source, source_pose, target_pose in zip(
+                                   images, batch["source_image"], batch["source_pose"], batch["target_pose"])])
+        out.append(images)
     return np.concatenate(out)
 
 
@@ -70,9 +83,10 @@ def training_set_statistics(data_root, weights_dir, cache: EvalCache) -> tuple[t
 
 def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT_WEIGHTS_DIR, limit=None,
              metric_names=None, ablation=None, batch_size: int = 32, device: str = "cpu", split: str = "test",
-             cache_dir=None) -> dict:
+             cache_dir=None, keep_background: bool = False) -> dict:
     """Generate every pair of ``split`` (or ``pairs_csv``) with each method and score it; returns the report.
-    ``cache_dir``: reuse real-image features and per-checkpoint results (:mod:`posegan.metrics.cache`)."""
+    ``cache_dir``: reuse real-image features and per-checkpoint results (:mod:`posegan.metrics.cache`);
+    ``keep_background``: also score ``ours`` pasted over the source photos (``ours_keep_background``)."""
     metric_names = metric_registry.check_metric_names(metric_names or metric_registry.list_metrics())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,9 +96,13 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT
     methods["copy_source"] = None  # None = no generator: the output is the source image
     if ablation:
         methods["no_deform"] = ablation
+    if keep_background and checkpoint:
+        methods[KEEP_BACKGROUND] = checkpoint
     generators = {m: PoseTransfer.from_checkpoint(path, device) for m, path in methods.items() if path}
     digests = {m: file_digest(path) for m, path in methods.items() if path}  # cache key and provenance
     method_ids = {m: f"checkpoint:{digests[m]}" if m in digests else m for m in methods}
+    if KEEP_BACKGROUND in methods:  # the compositing code is part of the method: a change of it is a new method
+        method_ids[KEEP_BACKGROUND] += f"+background:{file_digest(background.__file__)[:16]}"
     cfg = next(iter(generators.values())).cfg if generators else None
     dataset = MarketPoseDataset(data_root, split, pairs_csv=pairs_csv, limit=limit,
                                 sigma=cfg.data.heatmap_sigma if cfg else 6.0)
@@ -111,7 +129,8 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT
             nonlocal generated
             if generated is None:
                 generated = (np.stack([dataset.load_image(a) for a, _ in names]) if generator is None  # copy source
-                             else generate_all(dataset, generator, batch_size, f"generate {method}"))
+                             else generate_all(dataset, generator, batch_size, f"generate {method}",
+                                               method == KEEP_BACKGROUND))
             return generated
 
         def inception():  # one set of Inception features per method serves every FID
@@ -173,7 +192,8 @@ def results_table(results: dict, metric_names, n: int) -> str:
 def _write_grid(path, dataset, generators, targets, batch_size):
     """source+pose | target pose | each generator | real target, on fixed pairs spread over the list."""
     picks = np.linspace(0, len(dataset) - 1, min(GRID_PAIRS, len(dataset))).astype(int).tolist()
-    outputs = {m: generate_all(Subset(dataset, picks), g, batch_size, f"grid {m}") for m, g in generators.items()}
+    outputs = {m: generate_all(Subset(dataset, picks), g, batch_size, f"grid {m}", m == KEEP_BACKGROUND)
+               for m, g in generators.items()}
     rows = []
     for row_index, i in enumerate(picks):
         source_name, target_name = dataset.pairs[i]

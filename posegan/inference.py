@@ -4,10 +4,12 @@
     result = pt(source_image, target_pose, source_pose)   # PIL / uint8 HxWx3, poses float32[18, 2] (x, y)
     result.image.save("out.png")                           # 64x128 PIL image
     result.warped, result.masks, result.affines            # what happens inside the deformable skips
+    pt(source_image, target_pose, source_pose, keep_background=True).image  # pasted over the source photo
 
 When ``source_pose`` is None the pose is detected with :mod:`posegan.pose_detect`. Images that are not 64x128
 are resized to it (the pose must then be given in the 64x128 frame). ``PoseTransfer.batch`` runs many pairs
-at once for evaluation.
+at once for evaluation. ``keep_background`` pastes the generated person over the source photo with its own person
+removed (:mod:`posegan.background`); ``result.generated`` is then the generator's whole frame.
 
 ``PoseTransfer.from_checkpoint(path, compile=True)`` is the fast path (issue #14): the generator compiled with
 frozen weights (:mod:`posegan.compiled`) for one pair at a time, compiling in the background while the eager
@@ -22,6 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import default_collate
 
+from .background import keep_background as paste_over_source
 from .checkpoint import checkpoint_config, generator_weights, load_checkpoint
 from .compiled import CompiledGenerator, example_inputs
 from .data import MODEL_INPUTS, pair_tensors, tensor_to_image
@@ -31,7 +34,8 @@ from .networks import Generator
 
 @dataclass
 class TransferResult:
-    image: Image.Image                 # generated person, 64x128
+    image: Image.Image                 # generated person, 64x128 (over the source photo with keep_background)
+    generated: Image.Image             # the generator's own frame, background included
     source_features: list[torch.Tensor]  # per warped level, [C, h, w]
     warped: list[torch.Tensor]           # per warped level, [C, h, w]: the deformable skip's output
     masks: list[torch.Tensor]            # per warped level, [P, h, w]
@@ -95,11 +99,15 @@ class PoseTransfer:
         forward = self.compiled or self.G
         return forward(*[batch[k].to(self.device) for k in MODEL_INPUTS], deformable=deformable)
 
-    def __call__(self, source_image, target_pose, source_pose=None, deformable: bool | None = None) -> TransferResult:
+    def __call__(self, source_image, target_pose, source_pose=None, deformable: bool | None = None,
+                 keep_background: bool = False) -> TransferResult:
         item = self.prepare(source_image, target_pose, source_pose)
         out = self.run(default_collate([item]), deformable)
+        generated = tensor_to_image(out.image[0])
+        image = (paste_over_source(generated, tensor_to_image(item["source_image"]), item["source_pose"].numpy(),
+                                   item["target_pose"].numpy()) if keep_background else generated)
         return TransferResult(
-            image=Image.fromarray(tensor_to_image(out.image[0])),
+            image=Image.fromarray(image), generated=Image.fromarray(generated),
             source_features=[f[0].cpu() for f in out.source_features],
             warped=[f[0].cpu() for f in out.warped_features],
             masks=[m[0].cpu() for m in out.masks],

@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 expect = pytest.importorskip("playwright.sync_api", reason="needs `pip install playwright` (requirements.txt)").expect
 
+from posegan.background import keep_background  # noqa: E402
 from posegan.checkpoint import checkpoint_config, load_checkpoint  # noqa: E402
 from posegan.config import DEFAULT_GENERATOR  # noqa: E402
 from posegan.geometry import skip_inputs, source_points  # noqa: E402
@@ -332,6 +333,26 @@ def test_result_is_enlarged_with_a_note_and_downloads_at_1x_and_4x(page, app_url
         assert download.value.suggested_filename == f"posegan-result-{64 * scale}x{128 * scale}.png"
         saved = np.asarray(Image.open(download.value.path()).convert("RGB"))
         assert np.array_equal(saved, model_output.repeat(scale, axis=0).repeat(scale, axis=1))
+
+
+def test_keep_background_puts_the_person_back_into_the_photo_and_can_be_turned_off(page, app_url):
+    """On by default: the generator's frame pasted over the crop with its own person removed (posegan.background);
+    off: the generator's frame as it is."""
+    upload(page, MARKET_PHOTO)
+    kept = result_pixels(page, app_url)
+    checkbox = page.locator("#keep-background input")
+    expect(checkbox).to_be_checked()
+    checkbox.uncheck()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while np.array_equal(generated := result_pixels(page, app_url), kept):
+        assert time.monotonic() < deadline, "turning the background off changed nothing"
+        page.wait_for_timeout(200)
+    crop = np.asarray(Image.open(MARKET_PHOTO).convert("RGB"))  # a Market crop is used as it is
+    expected = keep_background(generated, crop, pose(editor(page, "source")), pose(editor(page, "target")))
+    assert np.array_equal(kept, expected)
+    assert np.array_equal(kept[:6, :6], crop[:6, :6]) and not np.array_equal(generated[:6, :6], crop[:6, :6])
+    checkbox.check()
+    wait_for_result_pixels(page, app_url, kept)
 
 
 # ----------------------------------------------------------------------------------------------- inspector

@@ -16,7 +16,10 @@ import torch
 from posegan.checkpoint import FORMAT, save_atomic
 from posegan.cli import main
 from posegan.config import DEFAULT_WEIGHTS_DIR
-from posegan.evaluate import evaluate
+from posegan.background import keep_background
+from posegan.data import MarketPoseDataset
+from posegan.evaluate import evaluate, generate_all
+from posegan.inference import PoseTransfer
 from posegan.metrics import PAIR_METRICS, check_metric_names, fid, lpips_metric, summarise
 from posegan.metrics.fid import INCEPTION, frechet_distance, inception_features
 from posegan.metrics.pckh import pckh_counts
@@ -168,6 +171,21 @@ def test_evaluate_tiny_model_on_fixed_pairs_is_deterministic(tiny_cfg, tmp_path,
     assert json.loads((out / "metrics.json").read_text())["pairs"] == 8
     assert len((out / "per_pair.csv").read_text().splitlines()) == 1 + 2 * 8
     assert "copy_source" in (out / "table.md").read_text() and (out / "samples.png").exists()
+
+
+def test_keep_background_is_scored_as_ours_pasted_over_the_source_photos(tiny_cfg, tmp_path):
+    ckpt = _tiny_generator_checkpoint(tiny_cfg, tmp_path / "tiny.pt")
+    report = evaluate(ckpt, MINI_DATA, tmp_path / "eval", weights_dir=tmp_path, limit=4, metric_names=["l1"],
+                      split="samples", keep_background=True)
+    assert list(report["results"]) == ["ours", "copy_source", "ours_keep_background"]
+    dataset = MarketPoseDataset(MINI_DATA, "samples", limit=4)
+    ours = generate_all(dataset, PoseTransfer.from_checkpoint(ckpt), 4, "ours")
+    pasted = np.stack([keep_background(image, dataset.load_image(a), dataset.poses[a], dataset.poses[b])
+                       for image, (a, b) in zip(ours, dataset.pairs)])
+    targets = np.stack([dataset.load_image(b) for _, b in dataset.pairs])
+    expected = PAIR_METRICS["l1"](pasted, targets, None)
+    assert report["results"]["ours_keep_background"]["l1"] == pytest.approx(float(expected.mean()))
+    assert report["results"]["ours_keep_background"]["l1"] != pytest.approx(report["results"]["ours"]["l1"])
 
 
 def test_copy_source_baseline_needs_no_checkpoint_on_the_fixture_folder(tmp_path):

@@ -1,0 +1,81 @@
+"""Keep the photo's background: the generated person pasted over the source photo, its own person removed (our
+extension; not in the paper, whose generator paints the whole frame).
+
+    image = keep_background(generated, source_image, source_pose, target_pose)   # uint8 [H, W, 3] each
+
+Issue #13 found the generator's backgrounds to be the largest part of its realism gap: on the first 1,000 test
+pairs its outputs score FID 97.9 against the training set, and the same outputs over the source photo outside the
+target body score 53.2 (``benchmarks/fid_warp_anchors.py``). In the app the source photo *is* the scene the user
+wants the new pose in, so the model's grey street is the wrong background there too.
+
+    person(image, pose) = GrabCut of ``image`` seeded by the pose's body mask   (cv2.grabCut, GRABCUT_ITERATIONS)
+    plate  = inpaint(source, grow(person(source, source_pose), PLATE_GROW))    the source person removed (Telea)
+    alpha  = blur(grow(person(generated, target_pose), PERSON_GROW))          the generated person, soft-edged
+    image  = alpha * generated + (1 - alpha) * plate
+
+The pose's body mask is mask-SSIM's (Ma et al.'s, :func:`posegan.metrics.ssim.pose_mask`): limbs as 8-pixel bands
+closed into a silhouette at 128x64. It is the sure foreground of GrabCut, ``SEED_GROW`` pixels around it probable
+foreground, ``SEARCH_GROW`` probable background, the rest sure background; GrabCut then follows the clothes, which
+are wider than the skeleton (a dress, a bag). Grows are in pixels of the 128x64 frame.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .metrics.ssim import pose_mask
+
+SEED_GROW = 3           # px around the body mask that GrabCut starts as probable foreground
+SEARCH_GROW = 10        # px around the body mask where GrabCut may still find the person
+GRABCUT_ITERATIONS = 3
+PLATE_GROW = 2          # px the source person is grown by before it is inpainted away (its blurred edge)
+PERSON_GROW = 1         # px the generated person is grown by before its edge is feathered
+FEATHER_SIGMA = 1.0     # px, Gaussian softening of the pasted person's edge
+INPAINT_RADIUS = 3      # px, neighbourhood of cv2.INPAINT_TELEA
+
+
+def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """uint8 [H, W] (0 / 1) ``mask`` dilated by a disc of radius ``pixels``."""
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.dilate(mask.astype(np.uint8), disc)
+
+
+def person_mask(image: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """uint8 [H, W] (0 / 1): the person of ``pose`` in ``image`` (uint8 [H, W, 3] RGB), by GrabCut seeded with the
+    pose's body mask. The body mask itself when GrabCut has nothing to separate (no joint, or no background)."""
+    height, width = image.shape[:2]
+    body = pose_mask(pose, height, width).astype(np.uint8)
+    seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
+    seeds[_grow(body, SEARCH_GROW) > 0] = cv2.GC_PR_BGD
+    seeds[_grow(body, SEED_GROW) > 0] = cv2.GC_PR_FGD
+    seeds[body > 0] = cv2.GC_FGD
+    if not body.any() or not (seeds == cv2.GC_BGD).any():
+        return body
+    background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models by k-means from OpenCV's (per-thread) RNG: same image, same mask
+    cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), seeds, None, background_model, foreground_model,
+                GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    return ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
+
+
+def background_plate(source_image: np.ndarray, source_pose: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3]: the source photo with its person inpainted away."""
+    hole = _grow(person_mask(source_image, source_pose), PLATE_GROW)
+    return cv2.inpaint(np.ascontiguousarray(source_image), hole, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+
+
+def person_alpha(generated: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
+    """float32 [H, W] in [0, 1]: where the generated person covers the output."""
+    mask = _grow(person_mask(generated, target_pose), PERSON_GROW).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(mask, (0, 0), FEATHER_SIGMA), 0.0, 1.0)
+
+
+def keep_background(generated: np.ndarray, source_image: np.ndarray, source_pose: np.ndarray,
+                    target_pose: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3]: ``generated`` where its person is, the source photo (its own person removed) elsewhere.
+    Images uint8 [H, W, 3] RGB of one size; poses float32 [18, 2] (x, y) in that frame, missing joints negative."""
+    if generated.shape != source_image.shape or generated.ndim != 3 or generated.shape[2] != 3:
+        raise ValueError(f"generated {generated.shape} and source {source_image.shape} must both be HxWx3")
+    alpha = person_alpha(generated, target_pose)[..., None]
+    plate = background_plate(source_image, source_pose).astype(np.float32)
+    return np.round(alpha * generated.astype(np.float32) + (1.0 - alpha) * plate).astype(np.uint8)
