@@ -98,7 +98,7 @@ def _transfer(args, parser):
             parser.error("--source-pose is given in the 64x128 frame, so the source must be a 64x128 crop")
         crop = detect_pose_128x64(image)[0]
         image, source = crop.image, crop.pose
-    result = pt(image, target, source, deformable=not args.plain_skips)
+    result = pt(image, target, source, deformable=not args.plain_skips, keep_background=args.keep_background)
     # Nearest neighbour: every generated pixel becomes a scale x scale block, so the enlargement shows exactly what
     # the generator made, artefacts included (as the app and the sample grids do); a smooth filter would hide them.
     output = result.image.resize((result.image.width * args.scale, result.image.height * args.scale), Image.NEAREST)
@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=1,
                    help="enlarge the 64x128 output this many times (nearest neighbour: the pixels stay visible)")
     p.add_argument("--plain-skips", action="store_true", help="switch the deformable warping off (comparison)")
+    p.add_argument("--keep-background", action="store_true",
+                   help="paste the person over the crop, its own person removed (the app's default; posegan.background)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_transfer)
 

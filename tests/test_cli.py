@@ -8,10 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from posegan.background import keep_background
 from posegan.checkpoint import load_checkpoint
 from posegan.cli import main
 from posegan.data import read_pairs
-from posegan.keypoints import read_market_csv, save_pose_json
+from posegan.keypoints import load_pose_json, read_market_csv, save_pose_json
 from conftest import MINI_DATA, REPO
 
 SAMPLE_POSE = REPO / "demo" / "examples" / "target-pose-walking-left.json"  # the target pose shipped for the CLI
@@ -70,6 +71,11 @@ def test_train_export_transfer(tmp_path):
     generated, enlarged = (np.asarray(Image.open(tmp_path / name)) for name in ("generated.png", "enlarged.png"))
     assert generated.shape == (128, 64, 3) and enlarged.shape == (384, 192, 3)
     assert (enlarged == generated.repeat(3, axis=0).repeat(3, axis=1)).all()  # nearest neighbour: 3x3 blocks
+    main(transfer + ["--out", str(tmp_path / "kept.png"), "--keep-background"])
+    kept = np.asarray(Image.open(tmp_path / "kept.png"))
+    source_pose = read_market_csv(MINI_DATA / "samples" / "annotations.csv")[source]
+    photo = np.asarray(Image.open(MINI_DATA / "samples" / source).convert("RGB"))
+    assert (kept == keep_background(generated, photo, source_pose, load_pose_json(SAMPLE_POSE))).all()
 
 
 def test_transfer_with_malformed_pose_json_fails_clearly(tmp_path):
