@@ -7,7 +7,9 @@
 Measures, on the machine it runs on (CPU), with ``--threads`` torch threads per request as app.py uses, after the
 generator's background compilation has finished (its seconds are reported; ``--eager``: none):
   * pipeline: what the UI's handlers do for one photo, in-process: detect (photo -> crop + pose), transfer
-    (generator forward) and the "Inside the deformable skips" panel; medians over ``--runs``;
+    (generator forward), the same with the photo's background kept (the page's default, :mod:`posegan.background`)
+    and the "Inside the deformable skips" panel; the total is detect + transfer with the background + panel;
+    medians over ``--runs``;
   * browser: upload -> detect -> generate -> feature panels shown, in headless Chromium (``/usr/bin/chromium``),
     the time a person waits after choosing a photo; median over ``--browser-runs``; and joint drag -> new result
     shown: from releasing a dragged target joint (the editor sends the pose on pointer up) until the new result image
@@ -60,15 +62,18 @@ def bench_pipeline(studio, runs: int) -> dict:
     target = studio.presets[TARGET]
     detect_ms, source = timed_ms(lambda: studio.detect(photo), runs)
     transfer_ms, out = timed_ms(lambda: studio.transfer(source.crop, source.pose, target), runs)
+    keep_background_ms, _ = timed_ms(
+        lambda: studio.transfer(source.crop, source.pose, target, keep_background=True), runs)
     panel_ms, _ = timed_ms(lambda: skips_panel(out.result, source.crop), runs)
 
     def photo_to_panel():
         person = studio.detect(photo)
-        return skips_panel(studio.transfer(person.crop, person.pose, target).result, person.crop)
+        return skips_panel(studio.transfer(person.crop, person.pose, target, keep_background=True).result,
+                           person.crop)
 
     total_ms, _ = timed_ms(photo_to_panel, runs)
-    return {"detect_ms": detect_ms, "transfer_ms": transfer_ms, "panel_ms": panel_ms, "total_ms": total_ms,
-            "runs": runs}
+    return {"detect_ms": detect_ms, "transfer_ms": transfer_ms, "transfer_keep_background_ms": keep_background_ms,
+            "panel_ms": panel_ms, "total_ms": total_ms, "runs": runs}
 
 
 RESULT_SRC_JS = "document.querySelector('#result img')?.getAttribute('src') ?? ''"
