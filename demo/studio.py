@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from posegan import background
 from posegan.config import DEFAULT_GENERATOR
 from posegan.data import tensor_to_image
 from posegan.image_io import ImageLoadError, load_image
@@ -215,15 +216,21 @@ class Studio:
         return self.transfer(source.crop, source.pose, target_pose).result.image
 
     def animate(self, crop: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray, steps: int,
-                scale: int = 2, frame_ms: int = 90, checkpoint: str | None = None) -> bytes:
-        """GIF bytes: skeleton | generated person for each pose from source to target, then back."""
+                scale: int = 2, frame_ms: int = 90, checkpoint: str | None = None,
+                keep_background: bool = False) -> bytes:
+        """GIF bytes: skeleton | generated person for each pose from source to target, then back;
+        ``keep_background``: each frame pasted over the crop, as :meth:`transfer` does."""
         model = self.generator(checkpoint)
         steps = int(np.clip(steps, 2, MAX_ANIMATION_STEPS))
         poses = interpolate_poses(source_pose, target_pose, steps)
         images = model.batch([model.prepare(crop, pose, source_pose) for pose in poses])  # [N, 3, H, W]
+        plate = background.background_plate(crop, source_pose) if keep_background else None  # one for all frames
         frames = []
         for pose, image in zip(poses, images):
-            frame = np.concatenate([draw_pose(None, pose, 1), tensor_to_image(image)], axis=1)
+            person = tensor_to_image(image)
+            if keep_background:
+                person = background.keep_background(person, crop, source_pose, pose, plate)
+            frame = np.concatenate([draw_pose(None, pose, 1), person], axis=1)
             frames.append(Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale),
                                                         Image.NEAREST))
         frames += frames[-2:0:-1]  # there and back: the loop has no jump

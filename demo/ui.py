@@ -237,9 +237,10 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
                 panels.inspector_panel(out.result, crop, warp_mode))
 
     @shows_errors
-    def animate(crop, source_pose, target_pose, steps, checkpoint):
+    def animate(crop, source_pose, target_pose, steps, checkpoint, keep_background):
         require_crop(crop)
-        return panels.animation_panel(studio.animate(crop, source_pose, target_pose, steps, checkpoint=checkpoint))
+        return panels.animation_panel(studio.animate(crop, source_pose, target_pose, steps, checkpoint=checkpoint,
+                                                     keep_background=keep_background))
 
     @shows_errors
     def compare_checkpoints(crop, source_pose, target_pose, first, second, keep_background):
@@ -424,8 +425,8 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
             **live_update)
         examples.load_input_event.then(on_photo, [photo], source_outputs, js=DISMISS_MESSAGES_JS, **heavy,
                                        **private).success(**live_update)
-        animate_button.click(animate, [crop, source_editor, target_editor, steps, generator_choice], [animation],
-                             **heavy, **private)
+        animate_button.click(animate, [crop, source_editor, target_editor, steps, generator_choice, keep_background],
+                             [animation], **heavy, **private)
         compare_button.click(compare_checkpoints, [crop, source_editor, target_editor, generator_choice, compare_with,
                                                    keep_background], [comparison], **heavy, **private)
         generator_choice.change(show_card, [generator_choice], [card, loss, samples], **heavy, **private)

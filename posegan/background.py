@@ -77,11 +77,12 @@ def person_alpha(generated: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
 
 
 def keep_background(generated: np.ndarray, source_image: np.ndarray, source_pose: np.ndarray,
-                    target_pose: np.ndarray) -> np.ndarray:
+                    target_pose: np.ndarray, plate: np.ndarray | None = None) -> np.ndarray:
     """uint8 [H, W, 3]: ``generated`` where its person is, the source photo (its own person removed) elsewhere.
-    Images uint8 [H, W, 3] RGB of one size; poses float32 [18, 2] (x, y) in that frame, missing joints negative."""
+    Images uint8 [H, W, 3] RGB of one size; poses float32 [18, 2] (x, y) in that frame, missing joints negative.
+    ``plate``: :func:`background_plate` of the source, when many images share it (the frames of an animation)."""
     if generated.shape != source_image.shape or generated.ndim != 3 or generated.shape[2] != 3:
         raise ValueError(f"generated {generated.shape} and source {source_image.shape} must both be HxWx3")
     alpha = person_alpha(generated, target_pose)[..., None]
-    plate = background_plate(source_image, source_pose).astype(np.float32)
+    plate = (background_plate(source_image, source_pose) if plate is None else plate).astype(np.float32)
     return np.round(alpha * generated.astype(np.float32) + (1.0 - alpha) * plate).astype(np.uint8)

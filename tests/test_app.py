@@ -28,6 +28,7 @@ from demo.panels import skips_panel  # noqa: E402
 from posegan.keypoints import interpolate_poses  # noqa: E402
 from demo.studio import DEFAULT_CHECKPOINT, Studio, load_presets, parse_pose  # noqa: E402
 from demo.ui import CONCURRENCY, build_demo, pose_json  # noqa: E402
+from posegan.background import keep_background  # noqa: E402
 from posegan.inference import PoseTransfer  # noqa: E402
 from posegan.keypoints import is_present, pose_from_openpose_json, pose_to_openpose_json  # noqa: E402
 from posegan.networks import Generator  # noqa: E402
@@ -316,3 +317,26 @@ def test_user_errors_log_one_line_without_a_traceback(app_url, capfd, caplog):
     assert [(record.levelname, record.getMessage()) for record in caplog.records if record.name == "posegan.app"] == [
         ("WARNING", "on_photo refused the input: This file cannot be used as a photo: not an image file: uploaded "
                     "image (the format is not recognised).")]
+
+
+def test_animation_goes_there_and_back_and_keeps_the_background_when_asked():
+    """Studio.animate: one frame per pose and back again (skeleton | person, ×2), and with keep_background each
+    person pasted over the crop as posegan.background does (to the GIF palette's rounding)."""
+    studio = Studio(compile=False)
+    source = studio.detect(MARKET_PHOTO.read_bytes())
+    target = PRESETS["Walking left (side)"]
+    steps, scale = 4, 2
+    poses = interpolate_poses(source.pose, target, steps)
+    model = studio.generator()
+    generated = [np.asarray(model(source.crop, pose, source.pose).generated) for pose in poses]
+    for keep in (False, True):
+        gif = Image.open(io.BytesIO(studio.animate(source.crop, source.pose, target, steps, scale=scale,
+                                                   keep_background=keep)))
+        assert gif.n_frames == 2 * steps - 2  # there and back, the ends once
+        for i, expected in enumerate(generated):
+            if keep:
+                expected = keep_background(expected, source.crop, source.pose, poses[i])
+            gif.seek(i)
+            frame = np.asarray(gif.convert("RGB"))[::scale, ::scale]  # nearest-neighbour enlargement undone
+            person = frame[:, frame.shape[1] // 2:].astype(int)
+            assert np.abs(person - expected).mean() < 4, (keep, i)  # a 256-colour palette, nothing more
