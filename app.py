@@ -2,7 +2,7 @@
 
     python app.py                                  # http://127.0.0.1:7860
     python app.py --checkpoint runs/x/gen.pt       # another generator (default: $POSEGAN_CHECKPOINT or
-                                                   # checkpoints/posegan-market-small-resizeconv-snhinge-style.pt)
+                                                   # checkpoints/posegan-market-small-imageskip.pt)
     GRADIO_SERVER_NAME=0.0.0.0 python app.py       # listen on all interfaces (Hugging Face Spaces sets this)
     python app.py --eager                          # no background compilation of the generator at the start
 """
@@ -23,7 +23,7 @@ def main():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint", default=None,
                         help="generator checkpoint (default: $POSEGAN_CHECKPOINT, "
-                             "else checkpoints/posegan-market-small-resizeconv-snhinge-style.pt)")
+                             "else checkpoints/posegan-market-small-imageskip.pt)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("POSEGAN_THREADS", 1)),
                         help="torch CPU threads per request; requests run 2 at a time")

@@ -1,7 +1,7 @@
 """Pose-edit fidelity: does the generator draw the pose a user drags, not just the poses Market is full of?
 
     python benchmarks/pose_edit_fidelity.py [--limit 500]
-        [--checkpoint checkpoints/posegan-market-small-resizeconv-snhinge-style.pt]
+        [--checkpoint checkpoints/posegan-market-small-imageskip.pt]
         -> results/pose-edit-fidelity.json
 
 For the first ``--limit`` test pairs, the target pose is edited the way app users do (:mod:`posegan.pose_edits`:

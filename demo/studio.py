@@ -4,7 +4,7 @@ Every step calls the ``posegan`` package (``pose_detect`` to find and crop the p
 generator); :mod:`demo.ui` wires this to Gradio and :mod:`demo.panels` draws the results. Errors meant for the
 person using the app are raised as :class:`UserInputError`, whose message can be shown as is.
 
-    studio = Studio()    # $POSEGAN_CHECKPOINT or checkpoints/posegan-market-small-resizeconv-snhinge-style.pt
+    studio = Studio()    # $POSEGAN_CHECKPOINT or checkpoints/posegan-market-small-imageskip.pt
     source = studio.detect(open("photo.jpg", "rb").read())
     result = studio.transfer(source.crop, source.pose, studio.presets["Walking left (side)"])
 """

@@ -20,7 +20,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The app's generator: the realism recipe of issue #13 (checkpoints/posegan-market-small.pt is the paper recipe's,
 # offered in the app's checkpoint picker).
-DEFAULT_GENERATOR = REPO_ROOT / "checkpoints" / "posegan-market-small-resizeconv-snhinge-style.pt"
+DEFAULT_GENERATOR = REPO_ROOT / "checkpoints" / "posegan-market-small-imageskip.pt"
 DEFAULT_POSE_PRIOR = REPO_ROOT / "checkpoints" / "pose-prior-market-train.npz"  # training poses, posegan.pose_prior
 # Data and metric weights are not in the repository: by default they sit in shared/ beside it (as in development and
 # CI), found from the package's location so that commands work from any folder. Strings: they go into config YAML.

@@ -1,6 +1,6 @@
 """Evaluation on the Market-1501 test pairs: our generator, the baselines, and the paper's metrics in one run.
 
-    python -m posegan evaluate --checkpoint checkpoints/posegan-market-small-resizeconv-snhinge-style.pt --out results/eval
+    python -m posegan evaluate --checkpoint checkpoints/posegan-market-small-imageskip.pt --out results/eval
     python -m posegan evaluate --checkpoint ... --ablation runs/no-deform/generator.pt --limit 500 --metrics ssim,mask_ssim,lpips
     python -m posegan evaluate --checkpoint ... --keep-background --limit 2000
 

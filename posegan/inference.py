@@ -1,6 +1,6 @@
 """Inference API: ``PoseTransfer`` turns a 128x64 person image and a target pose into the generated person.
 
-    pt = PoseTransfer.from_checkpoint("checkpoints/posegan-market-small-resizeconv-snhinge-style.pt")
+    pt = PoseTransfer.from_checkpoint("checkpoints/posegan-market-small-imageskip.pt")
     result = pt(source_image, target_pose, source_pose)   # PIL / uint8 HxWx3, poses float32[18, 2] (x, y)
     result.image.save("out.png")                           # 64x128 PIL image
     result.warped, result.masks, result.affines            # what happens inside the deformable skips

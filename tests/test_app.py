@@ -1,7 +1,7 @@
 """The Gradio app end to end through gradio_client: /detect and /transfer, bad inputs, the app surviving them.
 
 The app is launched once for the module, in-process on a free port, with the shipped generator
-(``checkpoints/posegan-market-small-resizeconv-snhinge-style.pt``; export it first, see
+(``checkpoints/posegan-market-small-imageskip.pt``; export it first, see
 ``python -m posegan export --help``).
 Run: ``python -m pytest tests/test_app.py -q``
 """

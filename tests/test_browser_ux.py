@@ -400,11 +400,11 @@ def test_checkpoint_picker_card_and_side_by_side(page, app_url):
     first_result = result_pixels(page, app_url)
     page.get_by_role("tab", name="Checkpoints").click()
     card = page.locator("#model-card")
-    expect(card).to_contain_text("posegan-market-small-resizeconv-snhinge-style.pt: exported generator")
-    expect(card).to_contain_text("step 9,230")
-    expect(card).to_contain_text("SSIM 0.308 · mask-SSIM 0.801")
+    expect(card).to_contain_text("posegan-market-small-imageskip.pt: exported generator")
+    expect(card).to_contain_text("step 13,811")
+    expect(card).to_contain_text("SSIM 0.307 · mask-SSIM 0.800")
     expect(page.locator("#loss-curve img")).to_be_visible()
-    expect(page.locator("#sample-grids .thumbnail-item")).to_have_count(9)
+    expect(page.locator("#sample-grids .thumbnail-item")).to_have_count(3)  # steps 3,437, 8,437 and 13,811
 
     page.locator("#compare-with input").fill("posegan-market-small-noskip.pt")
     page.keyboard.press("Enter")
@@ -412,7 +412,7 @@ def test_checkpoint_picker_card_and_side_by_side(page, app_url):
     figures = page.locator("#comparison figure")
     expect(figures).to_have_count(2)
     assert figures.evaluate_all("fs => fs.map((f) => f.dataset.checkpoint)") == [
-        "posegan-market-small-resizeconv-snhinge-style.pt", "posegan-market-small-noskip.pt"]
+        "posegan-market-small-imageskip.pt", "posegan-market-small-noskip.pt"]
     shown = [data_uri_image(figure.locator("img").get_attribute("src")) for figure in figures.all()]
     assert np.array_equal(shown[0], first_result) and not np.array_equal(shown[1], first_result)
     expect(figures.nth(1)).to_contain_text("SSIM 0.211")

@@ -10,22 +10,26 @@ CHECKPOINTS = DEFAULT_GENERATOR.parent
 def test_generator_files_are_the_posegan_checkpoints_not_the_detector():
     names = [path.name for path in generator_files()]
     assert {"posegan-market-small.pt", "posegan-market-small-noskip.pt", "posegan-market-small-resizeconv-snhinge-style.pt",
-            "market-small-resizeconv-snhinge-style-train-state.pt"} <= set(names)
+            "posegan-market-small-imageskip.pt", "market-small-resizeconv-snhinge-style-train-state.pt",
+            "market-small-imageskip-train-state.pt"} <= set(names)
     assert "yolo11n-pose.pt" not in names  # an ultralytics pickle, refused by the safe loader
 
 
 def test_the_shipped_generator_card_has_its_evaluation_and_training_run():
     card = model_card(DEFAULT_GENERATOR)
-    assert (card.kind, card.step, card.weights) == ("generator", 9_230, "ema")
-    assert card.evaluation == RESULTS / "eval-market-small-realism-step9230-all-pairs" / "metrics.json"
+    assert (card.kind, card.step, card.weights) == ("generator", 13_811, "ema")
+    assert card.evaluation == RESULTS / "eval-market-small-imageskip-step13811-all-pairs" / "metrics.json"
     assert card.pairs == 7483  # the evaluation over the most pairs wins over the first-2,000 one with its FIDs
-    assert round(card.metrics["ssim"], 4) == 0.3081 and round(card.metrics["mask_ssim"], 4) == 0.8008
-    assert card.loss_curve == RESULTS / "train-market-small-resizeconv-snhinge-style" / "loss.png"
-    assert [path.name for path in card.samples][-1] == "samples-step0009230.png"
-    assert architecture(card.config) == "encoder widths [16, 32, 64, 128, 128, 128], 4 deformable skips"
+    assert round(card.metrics["ssim"], 4) == 0.3074 and round(card.metrics["mask_ssim"], 4) == 0.7996
+    assert card.loss_curve == RESULTS / "train-market-small-imageskip" / "loss.png"
+    assert [path.name for path in card.samples][-1] == "samples-step0013811.png"
+    assert architecture(card.config) == "encoder widths [16, 32, 64, 128, 128, 128], 4 deformable skips and an image skip"
 
 
 def test_the_paper_recipe_file_the_ablation_and_the_training_state_have_their_cards():
+    realism = model_card(CHECKPOINTS / "posegan-market-small-resizeconv-snhinge-style.pt")  # the app's previous one
+    assert realism.step == 9_230 and round(realism.metrics["ssim"], 4) == 0.3081
+    assert realism.loss_curve == RESULTS / "train-market-small-resizeconv-snhinge-style" / "loss.png"
     paper = model_card(CHECKPOINTS / "posegan-market-small.pt")
     assert paper.step == 38_677 and round(paper.metrics["ssim"], 4) == 0.2901
     assert paper.loss_curve == RESULTS / "train-market-small" / "loss.png"
@@ -42,4 +46,4 @@ def test_an_unknown_file_has_a_card_without_results(tmp_path):
     copy = tmp_path / "posegan-elsewhere.pt"
     shutil.copy(DEFAULT_GENERATOR, copy)
     card = model_card(copy, results=tmp_path / "results")
-    assert card.step == 9_230 and card.metrics == {} and card.loss_curve is None and card.samples == []
+    assert card.step == 13_811 and card.metrics == {} and card.loss_curve is None and card.samples == []
