@@ -99,3 +99,14 @@ def test_pose_transfer_keeps_the_background_on_request(tiny_cfg, frontal_pose):
     assert np.array_equal(np.asarray(kept.generated), np.asarray(plain.generated))
     expected = keep_background(np.asarray(plain.generated), source, frontal_pose, frontal_pose)
     assert np.array_equal(np.asarray(kept.image), expected)
+
+
+def test_plate_is_computed_once_per_photo_and_pose(frontal_pose, monkeypatch):
+    import posegan.background as background
+    image, _ = scene(frontal_pose)
+    first = background_plate(image, frontal_pose)
+    monkeypatch.setattr(background, "person_mask", lambda *a: pytest.fail("recomputed a cached plate"))
+    assert background_plate(image.copy(), frontal_pose.copy()) is first and not first.flags.writeable
+    moved = np.where(frontal_pose >= 0, frontal_pose + 1, -1).astype(np.float32)
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):
+        background_plate(image, moved)  # another pose: another plate
