@@ -12,8 +12,8 @@ For the first ``--limit`` test pairs it scores, against the training set (``fid_
     ours           the checkpoint's outputs (cached by the evaluation when it ran on the same pairs)
     ours_in_body   ours with the limb and head masks filled from warp_source: copying only the person's parts
     ours_on_source ours inside the target person (mask-SSIM's body mask of the target pose, grown by 3 pixels),
-                   the unmoved source photo elsewhere: what keeping the photo's own background would buy (the source person shows where
-                   the target pose does not cover it)
+                   the unmoved source photo elsewhere: what keeping the photo's own background would buy (the
+                   source person shows where the target pose does not cover it; posegan.background removes it)
 
 Copy source (the unmoved photo) is in every ``evaluate`` report. Only ``fid_train`` compares with the published
 figures; FIDs compare only at equal image counts.
@@ -51,7 +51,8 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def warp_source(batch: dict, mode: str = "bilinear") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(uint8 [B, H, W, 3] the part-composited warp of the source photo, bool [B, H, W] where a limb or the head
-    covers the target, bool [B, H, W] the target pose's body mask (mask-SSIM's) grown by 3 pixels, uint8 [B, H, W, 3] the source)."""
+    covers the target, bool [B, H, W] the target pose's body mask (mask-SSIM's) grown by 3 pixels,
+    uint8 [B, H, W, 3] the source photo)."""
     image = (batch["source_image"] + 1) * 127.5  # [B, 3, H, W] in 0..255
     theta = affines_to_theta(batch["affines"], *image.shape[2:])
     with torch.no_grad():
@@ -80,7 +81,8 @@ def main():
     dataset = MarketPoseDataset(args.data, "test", limit=args.limit)
     cache = EvalCache(args.cache_dir, args.data, args.weights_dir)
     names = dataset.pairs
-    warped, body, person, source = map(np.concatenate, zip(*(warp_source(b) for b in DataLoader(dataset, batch_size=64))))
+    batches = (warp_source(b) for b in DataLoader(dataset, batch_size=64))
+    warped, body, person, source = map(np.concatenate, zip(*batches))
     ours = generate_all(dataset, PoseTransfer.from_checkpoint(args.checkpoint), 32, "generate ours")
     ours_in_body = np.where(body[..., None], warped, ours)
     ours_on_source = np.where(person[..., None], ours, source)

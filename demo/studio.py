@@ -224,12 +224,11 @@ class Studio:
         steps = int(np.clip(steps, 2, MAX_ANIMATION_STEPS))
         poses = interpolate_poses(source_pose, target_pose, steps)
         images = model.batch([model.prepare(crop, pose, source_pose) for pose in poses])  # [N, 3, H, W]
-        plate = background.background_plate(crop, source_pose) if keep_background else None  # one for all frames
         frames = []
         for pose, image in zip(poses, images):
             person = tensor_to_image(image)
             if keep_background:
-                person = background.keep_background(person, crop, source_pose, pose, plate)
+                person = background.keep_background(person, crop, source_pose, pose)  # one plate, cached
             frame = np.concatenate([draw_pose(None, pose, 1), person], axis=1)
             frames.append(Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale),
                                                         Image.NEAREST))

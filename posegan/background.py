@@ -57,7 +57,8 @@ def person_mask(image: np.ndarray, pose: np.ndarray) -> np.ndarray:
     if not body.any() or not (seeds == cv2.GC_BGD).any():
         return body
     background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
-    cv2.setRNGSeed(0)  # GrabCut seeds its colour models by k-means from OpenCV's (per-thread) RNG: same image, same mask
+    # GrabCut seeds its colour models by k-means from OpenCV's (per-thread) RNG: a fixed seed, same image, same mask
+    cv2.setRNGSeed(0)
     cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), seeds, None, background_model, foreground_model,
                 GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     return ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
@@ -65,7 +66,8 @@ def person_mask(image: np.ndarray, pose: np.ndarray) -> np.ndarray:
 
 def background_plate(source_image: np.ndarray, source_pose: np.ndarray) -> np.ndarray:
     """uint8 [H, W, 3], read-only: the source photo with its person inpainted away. The app pastes every change of
-    the target pose over the same crop, so the last few plates are kept (about half of a paste's time)."""
+    the target pose over the same crop (and every frame of an animation), so the last few plates are kept (about half
+    of a paste's time)."""
     image = np.ascontiguousarray(source_image, dtype=np.uint8)
     pose = np.ascontiguousarray(source_pose, dtype=np.float32)
     return _plate(image.tobytes(), image.shape, pose.tobytes())
@@ -88,12 +90,11 @@ def person_alpha(generated: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
 
 
 def keep_background(generated: np.ndarray, source_image: np.ndarray, source_pose: np.ndarray,
-                    target_pose: np.ndarray, plate: np.ndarray | None = None) -> np.ndarray:
+                    target_pose: np.ndarray) -> np.ndarray:
     """uint8 [H, W, 3]: ``generated`` where its person is, the source photo (its own person removed) elsewhere.
-    Images uint8 [H, W, 3] RGB of one size; poses float32 [18, 2] (x, y) in that frame, missing joints negative.
-    ``plate``: :func:`background_plate` of the source, when many images share it (the frames of an animation)."""
+    Images uint8 [H, W, 3] RGB of one size; poses float32 [18, 2] (x, y) in that frame, missing joints negative."""
     if generated.shape != source_image.shape or generated.ndim != 3 or generated.shape[2] != 3:
         raise ValueError(f"generated {generated.shape} and source {source_image.shape} must both be HxWx3")
     alpha = person_alpha(generated, target_pose)[..., None]
-    plate = (background_plate(source_image, source_pose) if plate is None else plate).astype(np.float32)
+    plate = background_plate(source_image, source_pose).astype(np.float32)
     return np.round(alpha * generated.astype(np.float32) + (1.0 - alpha) * plate).astype(np.uint8)

@@ -6,9 +6,9 @@
 
 Methods: ``ours`` (the checkpoint), ``copy_source`` (output = source image: what no model at all scores),
 when ``--ablation`` is given, ``no_deform`` (the same generator trained with plain skips), and with
-``--keep-background``, ``ours_keep_background`` (ours pasted over the source photo, :mod:`posegan.background`). Metrics are those of
-:mod:`posegan.metrics` (design doc §7.3). Writes ``metrics.json``, ``per_pair.csv``, ``table.md`` and
-``samples.png`` (source+pose | target pose | each method | real target, on fixed pairs) into ``--out``.
+``--keep-background``, ``ours_keep_background`` (ours pasted over the source photo, :mod:`posegan.background`).
+Metrics are those of :mod:`posegan.metrics` (design doc §7.3). Writes ``metrics.json``, ``per_pair.csv``,
+``table.md`` and ``samples.png`` (source+pose | target pose | each method | real target, on fixed pairs) into ``--out``.
 Results are cached in ``--cache-dir`` (:mod:`posegan.metrics.cache`): real-image features by image name,
 each checkpoint's per-pair values and FID features by its sha256, so a new checkpoint costs one method's time.
 Note: the shared test set is the 7,483 of the 12,000 standard pairs whose images are available (doc §7.1).
@@ -49,21 +49,19 @@ def _to_uint8(batch_images: torch.Tensor) -> np.ndarray:
     return np.stack([tensor_to_image(t) for t in batch_images])
 
 
-def generate_all(dataset, generator: PoseTransfer, batch_size: int, desc: str,
-                 keep_background: bool = False) -> np.ndarray:
-    """uint8 [N, H, W, 3] outputs of ``generator`` for every pair of ``dataset``; with ``keep_background``, each
-    pasted over its source photo (:func:`posegan.background.keep_background`)."""
+def generate_all(dataset, generator: PoseTransfer, batch_size: int, desc: str) -> np.ndarray:
+    """uint8 [N, H, W, 3] outputs of ``generator`` for every pair of ``dataset``."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    out = []
-    for batch in tqdm(loader, desc=desc, unit="batch", mininterval=5):
-        images = _to_uint8(generator.run(batch).image.float().cpu())
-        if keep_background:
-            images = np.stack([background.keep_background(image, tensor_to_image(source), source_pose.numpy(),
-                                                          target_pose.numpy())
-                               for image, source, source_pose, target_pose in zip(
-                                   images, batch["source_image"], batch["source_pose"], batch["target_pose"])])
-        out.append(images)
+    out = [_to_uint8(generator.run(batch).image.float().cpu())
+           for batch in tqdm(loader, desc=desc, unit="batch", mininterval=5)]
     return np.concatenate(out)
+
+
+def paste_over_sources(images: np.ndarray, dataset, pairs) -> np.ndarray:
+    """uint8 [N, H, W, 3]: each generated image of ``pairs`` (source, target names of ``dataset``) pasted over its
+    source photo (:func:`posegan.background.keep_background`)."""
+    return np.stack([background.keep_background(image, dataset.load_image(a), dataset.poses[a], dataset.poses[b])
+                     for image, (a, b) in zip(images, pairs)])
 
 
 def training_set_statistics(data_root, weights_dir, cache: EvalCache) -> tuple[tuple, int]:
@@ -96,13 +94,13 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT
     methods["copy_source"] = None  # None = no generator: the output is the source image
     if ablation:
         methods["no_deform"] = ablation
-    if keep_background and checkpoint:
-        methods[KEEP_BACKGROUND] = checkpoint
     generators = {m: PoseTransfer.from_checkpoint(path, device) for m, path in methods.items() if path}
     digests = {m: file_digest(path) for m, path in methods.items() if path}  # cache key and provenance
     method_ids = {m: f"checkpoint:{digests[m]}" if m in digests else m for m in methods}
-    if KEEP_BACKGROUND in methods:  # the compositing code is part of the method: a change of it is a new method
-        method_ids[KEEP_BACKGROUND] += f"+background:{file_digest(background.__file__)[:16]}"
+    if keep_background and checkpoint:  # ours' outputs, pasted: no generator of its own
+        methods[KEEP_BACKGROUND], digests[KEEP_BACKGROUND] = checkpoint, digests["ours"]
+        # the compositing code is part of the method: a change of it is a new method
+        method_ids[KEEP_BACKGROUND] = f"{method_ids['ours']}+background:{file_digest(background.__file__)[:16]}"
     cfg = next(iter(generators.values())).cfg if generators else None
     dataset = MarketPoseDataset(data_root, split, pairs_csv=pairs_csv, limit=limit,
                                 sigma=cfg.data.heatmap_sigma if cfg else 6.0)
@@ -121,26 +119,30 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT
         references["fid"], reference_images["fid"] = real_features([b for _, b in names]), n
     if "fid_train" in metric_names:
         references["fid_train"], reference_images["fid_train"] = training_set_statistics(data_root, weights_dir, cache)
+    generated = {}  # method -> its outputs, made lazily: not at all when every metric of a method is cached
+
+    def outputs_of(method):
+        if method not in generated:
+            if method == KEEP_BACKGROUND:  # ours' outputs, generated once for both methods
+                generated[method] = paste_over_sources(outputs_of("ours"), dataset, names)
+            elif methods[method] is None:  # copy source
+                generated[method] = np.stack([dataset.load_image(a) for a, _ in names])
+            else:
+                generated[method] = generate_all(dataset, generators[method], batch_size, f"generate {method}")
+        return generated[method]
+
     results, per_pair = {}, {}
     for method in methods:
-        generator, generated, features = generators.get(method), None, None
-
-        def outputs():  # generated lazily: not at all when every metric of this method is cached
-            nonlocal generated
-            if generated is None:
-                generated = (np.stack([dataset.load_image(a) for a, _ in names]) if generator is None  # copy source
-                             else generate_all(dataset, generator, batch_size, f"generate {method}",
-                                               method == KEEP_BACKGROUND))
-            return generated
+        features = None
 
         def inception():  # one set of Inception features per method serves every FID
             nonlocal features
-            if features is None and generator is None:  # copy source: the outputs are real test images
+            if features is None and methods[method] is None:  # copy source: the outputs are real test images
                 features = real_features([a for a, _ in names])
             elif features is None:
                 def compute_features():
                     with tqdm(total=n, desc=f"FID features {method}", mininterval=5) as bar:
-                        return inception_features(outputs(), weights_dir, progress=bar)
+                        return inception_features(outputs_of(method), weights_dir, progress=bar)
                 features = cache.method_values(method_ids[method], names, "fid", compute_features)
             return features
 
@@ -149,7 +151,7 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT
             t0 = time.time()
             if name in metric_registry.PAIR_METRICS:
                 values = cache.method_values(method_ids[method], names, name, lambda: metric_registry.PAIR_METRICS[name](
-                    outputs(), targets, target_poses, weights_dir=weights_dir))
+                    outputs_of(method), targets, target_poses, weights_dir=weights_dir))
                 per_pair[method][name] = metric_registry.per_pair_values(values)
                 results[method][name] = metric_registry.summarise(values)
             else:
@@ -165,7 +167,7 @@ def evaluate(checkpoint, data_root, out_dir, pairs_csv=None, weights_dir=DEFAULT
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     _write_per_pair(out_dir / "per_pair.csv", names, per_pair, metric_names)
     (out_dir / "table.md").write_text(results_table(results, metric_names, n))
-    _write_grid(out_dir / "samples.png", dataset, generators, targets, batch_size)
+    _write_grid(out_dir / "samples.png", dataset, generators, targets, batch_size, KEEP_BACKGROUND in methods)
     print(results_table(results, metric_names, n))
     return report
 
@@ -189,11 +191,13 @@ def results_table(results: dict, metric_names, n: int) -> str:
     return header + rows + paper
 
 
-def _write_grid(path, dataset, generators, targets, batch_size):
-    """source+pose | target pose | each generator | real target, on fixed pairs spread over the list."""
+def _write_grid(path, dataset, generators, targets, batch_size, keep_background: bool = False):
+    """source+pose | target pose | each generator (and ours pasted, with ``keep_background``) | real target, on
+    fixed pairs spread over the list."""
     picks = np.linspace(0, len(dataset) - 1, min(GRID_PAIRS, len(dataset))).astype(int).tolist()
-    outputs = {m: generate_all(Subset(dataset, picks), g, batch_size, f"grid {m}", m == KEEP_BACKGROUND)
-               for m, g in generators.items()}
+    outputs = {m: generate_all(Subset(dataset, picks), g, batch_size, f"grid {m}") for m, g in generators.items()}
+    if keep_background:
+        outputs[KEEP_BACKGROUND] = paste_over_sources(outputs["ours"], dataset, [dataset.pairs[i] for i in picks])
     rows = []
     for row_index, i in enumerate(picks):
         source_name, target_name = dataset.pairs[i]
