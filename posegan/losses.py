@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from .config import LossConfig
 from .networks.vgg import DEFAULT_WEIGHTS, VGG19Features
 from .nn_loss import nearest_neighbour_loss
+from .utils import native_bf16
 
 
 GAN_TYPES = ("bce", "hinge", "lsgan")
@@ -82,8 +83,10 @@ class ReconstructionLoss(nn.Module):
 
     def vgg_features(self, generated: torch.Tensor, target: torch.Tensor):
         """(generated, target) VGG features as float32, the target's without autograd; under bf16 autocast on the
-        images' device (CPU or GPU) with ``vgg_bf16``."""
-        with torch.autocast(generated.device.type, dtype=torch.bfloat16, enabled=self.cfg.vgg_bf16):
+        images' device with ``vgg_bf16`` where that device runs bf16 natively (else float32: emulated bf16 is many
+        times slower)."""
+        device = generated.device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.cfg.vgg_bf16 and native_bf16(device)):
             fake_features = self.vgg(generated)
             with torch.no_grad():
                 real_features = self.vgg(target)

@@ -50,7 +50,7 @@ from .data import MODEL_INPUTS, MarketPoseDataset, rare_pose_weights, tensor_to_
 from .losses import ReconstructionLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .networks import Discriminator, Generator
 from .pose_prior import PosePrior
-from .utils import available_cores, set_cpu_threads
+from .utils import available_cores, native_bf16, set_cpu_threads
 from .visualize import colourise_masks, draw_pose, image_grid, plot_training_log
 
 
@@ -99,6 +99,8 @@ class Trainer:
         self.cfg, self.out_dir = cfg, Path(out_dir)
         threads = set_cpu_threads(max(1, (cfg.train.threads or available_cores()) // self.world))
         self.log(f"device {self.device}, {threads} CPU threads, world size {self.world}")
+        if cfg.loss.vgg_bf16 and not native_bf16(self.device.type):
+            self.log(f"loss.vgg_bf16 is set, but {self.device.type} has no native bf16: the VGG losses run in float32")
 
         torch.manual_seed(cfg.train.seed + self.rank)
         random.seed(cfg.train.seed + self.rank)

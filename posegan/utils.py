@@ -1,6 +1,7 @@
-"""Small shared helpers: shape checks at module boundaries, CPU thread setup."""
+"""Small shared helpers: shape checks at module boundaries, CPU thread setup, whether bf16 is fast here."""
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -25,3 +26,15 @@ def set_cpu_threads(threads: int = 0) -> int:
     threads = threads if threads > 0 else available_cores()
     torch.set_num_threads(threads)
     return threads
+
+
+@functools.lru_cache(maxsize=None)
+def native_bf16(device_type: str) -> bool:
+    """Whether bf16 autocast runs natively on ``device_type`` ("cpu" or "cuda"). A CPU without AVX-512 (an AVX2-only
+    EPYC, say) emulates it: a training step with the VGG losses under bf16 took 28 s there against 1.5 s in fp32."""
+    if device_type != "cpu":
+        return device_type == "cuda"
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # private oneDNN query; absent from a build means no native kernels
+        return False

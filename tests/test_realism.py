@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from posegan import losses
 from posegan.checkpoint import FORMAT, load_weights_converted, save_atomic
 from posegan.data import MODEL_INPUTS, MarketPoseDataset
 from posegan.keypoints import is_present
@@ -172,6 +173,21 @@ def test_style_and_perceptual_terms_under_bf16(tiny_cfg):
     assert all(v.item() > 0 and v.dtype == torch.float32 for v in different.values())
     sum(different.values()).backward()
     assert generated.grad.abs().sum() > 0
+
+
+def test_vgg_bf16_only_where_the_device_runs_bf16_natively(tiny_cfg, monkeypatch):
+    # emulated bf16 (an AVX2-only CPU) made a training step 19x slower: such a device computes the VGG in float32
+    tiny_cfg.loss.vgg_bf16 = True
+    loss = ReconstructionLoss(tiny_cfg.loss)
+    image, target = torch.rand(1, 3, 32, 16) * 2 - 1, torch.rand(1, 3, 32, 16) * 2 - 1
+    monkeypatch.setattr(losses, "native_bf16", lambda device: False)
+    emulated = loss.vgg_features(image, target)[0]
+    monkeypatch.setattr(losses, "native_bf16", lambda device: True)
+    native = loss.vgg_features(image, target)[0]
+    tiny_cfg.loss.vgg_bf16 = False
+    float32 = loss.vgg_features(image, target)[0]
+    assert all(torch.equal(emulated[name], float32[name]) for name in float32)
+    assert all(not torch.equal(native[name], float32[name]) for name in float32)
 
 
 @pytest.mark.parametrize("changes", [
