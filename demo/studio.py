@@ -210,10 +210,11 @@ class Studio:
                  if compare else None)
         return Transfer(result, plain)
 
-    def transfer_photo(self, photo: bytes, target_pose: np.ndarray) -> Image.Image:
-        """The API's one-call path: detect and crop the person in ``photo``, then generate ``target_pose``."""
+    def transfer_photo(self, photo: bytes, target_pose: np.ndarray, keep_background: bool = False) -> Image.Image:
+        """The API's one-call path: detect and crop the person in ``photo``, then generate ``target_pose``
+        (``keep_background`` as in :meth:`transfer`)."""
         source = self.detect(photo)
-        return self.transfer(source.crop, source.pose, target_pose).result.image
+        return self.transfer(source.crop, source.pose, target_pose, keep_background=keep_background).result.image
 
     def animate(self, crop: np.ndarray, source_pose: np.ndarray, target_pose: np.ndarray, steps: int,
                 scale: int = 2, frame_ms: int = 90, checkpoint: str | None = None,

@@ -8,7 +8,7 @@ any pose change (or Generate, or another generator picked) -> ``generate`` -> ge
 deformable skips" and "Correspondence inspector" panels. A target pose change also updates its plausibility meter
 (``posegan.pose_prior``); the Checkpoints tab shows the picked generator's model card and compares two.
 Public API endpoints (gradio_client): ``/detect`` (photo -> crop, OpenPose JSON, number of people found) and
-``/transfer`` (photo, OpenPose JSON -> generated 64x128 image); the UI's own events are private: the page reaches
+``/transfer`` (photo, OpenPose JSON[, keep the photo's background: False] -> generated 64x128 image); the UI's own events are private: the page reaches
 them through the queue, never by name (:class:`PublicEndpointsOnly`).
 """
 from __future__ import annotations
@@ -282,11 +282,12 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
         return source.crop, pose_json(source.pose), source.people
 
     @shows_errors
-    def api_transfer(path, target_json):
-        """Photo + target pose (OpenPose JSON, 64x128 frame or any canvas size) -> generated 64x128 person."""
+    def api_transfer(path, target_json, keep_background):
+        """Photo + target pose (OpenPose JSON, 64x128 frame or any canvas size) [+ keep the photo's background,
+        default off: the generator's whole frame] -> generated 64x128 person."""
         if path is None:
             raise UserInputError("No photo given.")
-        return studio.transfer_photo(read_upload(path), parse_pose(target_json))
+        return studio.transfer_photo(read_upload(path), parse_pose(target_json), bool(keep_background))
 
     # ------------------------------------------------------------------------------------------ layout
 
@@ -447,7 +448,10 @@ def build_demo(studio: Studio | None = None) -> gr.Blocks:
 
         # API-only endpoints (no UI trigger): stable signatures for gradio_client.
         gr.on([], api_detect, [photo], [crop, source_json, people], api_name="detect", **heavy)
-        gr.on([], api_transfer, [photo, target_json], [result], api_name="transfer", **heavy)
+        # /transfer's third input, optional for API callers: its own hidden box, off by default as the endpoint was
+        # before it had the option (the page's box starts on)
+        api_keep_background = gr.Checkbox(False, visible=False, label="keep_background")
+        gr.on([], api_transfer, [photo, target_json, api_keep_background], [result], api_name="transfer", **heavy)
 
     # api_open=False: /gradio_api/run/<name> would run an event at once, outside the queue and its limits.
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64, api_open=False)

@@ -27,7 +27,7 @@ from .compiled import CompiledGenerator
 from .config import load_config
 from .data import DEFAULT_ROOT, MODEL_INPUTS
 from .train import Trainer
-from .utils import set_cpu_threads
+from .utils import native_bf16, set_cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = [REPO / "configs" / name for name in
@@ -98,7 +98,9 @@ def _training_paths(trainer, items, iterations: int) -> dict:
         return run
     seconds = _interleaved_medians({"fp32": step(False), "vgg_bf16": step(True)}, max(3, iterations // 2))
     trainer.cfg.loss.vgg_bf16 = configured
-    result = {"train_batch_size": trainer.cfg.train.batch_size, "train_vgg_bf16_configured": configured}
+    # without native bf16 the loss runs the "vgg_bf16" path in float32 too (posegan.losses): both figures are fp32
+    result = {"train_batch_size": trainer.cfg.train.batch_size, "train_vgg_bf16_configured": configured,
+              "native_bf16": native_bf16(trainer.device.type)}
     for path, s in seconds.items():
         result[f"train_images_per_s_{path}"] = round(trainer.cfg.train.batch_size / s, 2)
     result["train_fastest"] = min(seconds, key=seconds.get)

@@ -17,6 +17,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+import cv2  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -28,7 +29,8 @@ from demo.panels import skips_panel  # noqa: E402
 from posegan.keypoints import interpolate_poses  # noqa: E402
 from demo.studio import DEFAULT_CHECKPOINT, Studio, load_presets, parse_pose  # noqa: E402
 from demo.ui import CONCURRENCY, build_demo, pose_json  # noqa: E402
-from posegan.background import keep_background  # noqa: E402
+from posegan.background import PLATE_GROW, SEARCH_GROW, keep_background, person_alpha  # noqa: E402
+from posegan.metrics.ssim import pose_mask  # noqa: E402
 from posegan.inference import PoseTransfer  # noqa: E402
 from posegan.keypoints import is_present, pose_from_openpose_json, pose_to_openpose_json  # noqa: E402
 from posegan.networks import Generator  # noqa: E402
@@ -113,6 +115,26 @@ def test_transfer_generates_the_target_pose(client):
     assert walking.shape == arms_out.shape == (128, 64, 3)
     assert walking.std() > 5                                 # an image, not a flat colour
     assert np.abs(walking.astype(int) - arms_out).mean() > 1  # the pose matters
+
+
+SOURCE_REACH = SEARCH_GROW + PLATE_GROW + 1  # px from a pose's body mask within which the plate may be inpainted
+
+
+def test_transfer_keeps_the_photos_background_when_asked(client):
+    _, source_text, _ = client.predict(handle_file(MARKET_PHOTO), api_name="/detect")
+    whole_frame = read_image(client.predict(handle_file(MARKET_PHOTO), target_json(), api_name="/transfer"))
+    explicit_off = read_image(client.predict(handle_file(MARKET_PHOTO), target_json(), False, api_name="/transfer"))
+    pasted = read_image(client.predict(handle_file(MARKET_PHOTO), target_json(), True, api_name="/transfer"))
+    assert np.array_equal(whole_frame, explicit_off)  # off unless asked: two-argument callers get what they got
+    # posegan.background's paste of the whole frame: the generated person where it is, the photo far from both people
+    # (GrabCut's source person moves with a 0.1 px change of the pose, which JSON rounds to: only its reach is known)
+    alpha = person_alpha(whole_frame, PRESETS["Walking left (side)"])
+    source_reach = pose_mask(pose_from_openpose_json(source_text), 128, 64).astype(np.uint8)
+    source_reach = cv2.dilate(source_reach, np.ones((2 * SOURCE_REACH + 1,) * 2, np.uint8)) > 0
+    photo_kept = (alpha == 0) & ~source_reach
+    assert np.array_equal(pasted[alpha == 1], whole_frame[alpha == 1]) and (alpha == 1).mean() > 0.2
+    assert np.array_equal(pasted[photo_kept], read_image(MARKET_PHOTO)[photo_kept]) and photo_kept.mean() > 0.04
+    assert np.abs(pasted.astype(int) - whole_frame)[photo_kept].mean() > 10  # the photo, not the generator's street
 
 
 def pose_text_with(keypoint: int | None = None, raw: str = "", **fields) -> str:
