@@ -158,8 +158,8 @@ def generator_weights(ckpt: dict, ema: bool = True) -> tuple[dict, str]:
 
 def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = True) -> dict:
     """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically. ``ema``:
-    ship the moving average of G's weights when the run kept one."""
-    ckpt = load_checkpoint(train_checkpoint, kind="train")
+    ship the moving average of G's weights when the run kept one. ``train_checkpoint``: a path or a loaded one."""
+    ckpt = train_checkpoint if isinstance(train_checkpoint, dict) else load_checkpoint(train_checkpoint, kind="train")
     weights, which = generator_weights(ckpt, ema)
     state = _float16(weights) if half else weights
     out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
@@ -171,8 +171,8 @@ def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = 
 def export_weights(checkpoint, out_path) -> dict:
     """G, its moving average (when the run kept one) and D of a training state or weights file as float16, with the
     config and step, atomically: a third of a training state (no Adam moments, no float32), small enough to travel
-    to a lent GPU and back (:mod:`posegan.device_bundle`)."""
-    ckpt = load_checkpoint(checkpoint)
+    to a lent GPU and back (:mod:`posegan.device_bundle`). ``checkpoint``: a path or a loaded one."""
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     if ckpt.get("kind") not in ("train", "weights"):
         raise ValueError(f"{checkpoint} holds a {ckpt.get('kind')} checkpoint without D: need a training state "
                          "(runs/<name>/latest.pt) or a weights file")

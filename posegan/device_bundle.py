@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import export_generator, export_weights
+from .checkpoint import export_generator, export_weights, load_checkpoint
 from .config import DEFAULT_DATA_ROOT, REPO_ROOT
 from .data import SPLIT_FILES
 from .networks.vgg import DEFAULT_WEIGHTS as VGG_WEIGHTS
@@ -193,8 +193,10 @@ def collect_run(run_dir, out_dir) -> dict[str, int]:
     complete copy (and at most one ``.tmp``). Returns {file name: bytes}."""
     run, out = Path(run_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    export_generator(run / "latest.pt", out / "generator.pt")
-    export_weights(run / "latest.pt", out / "weights.pt")
+    # loaded once: both files from one step, though the trainer may replace latest.pt meanwhile
+    state = load_checkpoint(run / "latest.pt", kind="train")
+    export_generator(state, out / "generator.pt")
+    export_weights(state, out / "weights.pt")
     grids = sorted((run / "samples").glob("step*.png"))
     for source, name in ((run / "log.csv", "log.csv"), (grids[-1] if grids else None, "samples.png"),
                          (run / "loss.png", "loss.png")):
