@@ -6,7 +6,9 @@
 Each ``EVAL_DIR:STEP`` is a ``python -m posegan evaluate`` output folder and the training step of its checkpoint;
 the hours come from the run's ``log.csv`` (``train_seconds``: time in training steps, not evaluation or idle time).
 A run fine-tuned from that one (``train.init_from``) is given as ``EVAL_DIR:STEP:ITS_LOG:BASE_STEP``: its own hours
-at STEP plus the first run's hours at BASE_STEP, the step it started from.
+at STEP plus the first run's hours at BASE_STEP, the step it started from. Chains go on in pairs, each run started
+from the next one's step: ``EVAL_DIR:STEP:LOG_C:STEP_B:LOG_B:STEP_A`` is C (fine-tuned from B at STEP_B, itself
+fine-tuned from the first run at STEP_A).
 Writes ``learning-curve.json`` and ``learning-curve.png`` (one panel per metric). Points evaluated on different
 numbers of pairs are marked with that number: FID in particular depends on it.
 """
@@ -38,17 +40,19 @@ def hours_at(log_csv: Path, step: int) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log", help="log.csv of the training run")
-    parser.add_argument("evals", nargs="+", help="EVAL_DIR:STEP")
+    parser.add_argument("evals", nargs="+", help="EVAL_DIR:STEP[:LOG:BASE_STEP]...")
     parser.add_argument("--method", default="ours")
     parser.add_argument("--out", default="results/learning-curve")
     args = parser.parse_args()
     points = []
     for spec in args.evals:
-        folder, step, *continued = spec.split(":")
-        hours = hours_at(Path(args.log), int(step))
-        if continued:
-            log, base_step = continued
-            hours = hours_at(Path(log), int(step)) + hours_at(Path(args.log), int(base_step))
+        folder, step, *chain = spec.split(":")
+        if len(chain) % 2:
+            raise SystemExit(f"{spec}: after EVAL_DIR:STEP come LOG:BASE_STEP pairs")
+        hours, at = 0.0, int(step)
+        for log, base_step in zip(chain[0::2], chain[1::2]):  # each fine-tuned run's own hours, then its base's
+            hours, at = hours + hours_at(Path(log), at), int(base_step)
+        hours += hours_at(Path(args.log), at)
         report = json.loads((Path(folder) / "metrics.json").read_text())
         points.append({"eval": folder, "step": int(step), "hours": round(hours, 3), "pairs": report["pairs"],
                        **report["results"][args.method]})
