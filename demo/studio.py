@@ -229,7 +229,7 @@ class Studio:
         for pose, image in zip(poses, images):
             person = tensor_to_image(image)
             if keep_background:
-                person = background.keep_background(person, crop, source_pose, pose)  # one hole, cached
+                person = background.keep_background(person, crop, source_pose, pose)  # one plate, cached
             frame = np.concatenate([draw_pose(None, pose, 1), person], axis=1)
             frames.append(Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale),
                                                         Image.NEAREST))
