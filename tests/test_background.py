@@ -110,3 +110,13 @@ def test_plate_is_computed_once_per_photo_and_pose(frontal_pose, monkeypatch):
     moved = np.where(frontal_pose >= 0, frontal_pose + 1, -1).astype(np.float32)
     with pytest.raises(pytest.fail.Exception, match="recomputed"):
         background_plate(image, moved)  # another pose: another plate
+
+
+def test_opencv_seamless_clone_would_rebuild_the_person_it_should_remove(frontal_pose):
+    # why benchmarks/paste_variants.py's opencv_seamless_clone variant is not a plate: cv2.seamlessClone erodes the
+    # mask and keeps the photo's gradients outside it, so the old person comes back from its own edges
+    from benchmarks.paste_variants import hole, seamless_clone
+    image, person = scene(frontal_pose)
+    cloned = seamless_clone(np.full_like(image, 128), image, hole(image, frontal_pose))
+    assert is_red(cloned).sum() > 0.9 * person.sum()
+    assert is_red(background_plate(image, frontal_pose)).sum() < 0.01 * person.sum()
