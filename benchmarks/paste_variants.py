@@ -16,7 +16,8 @@ against the training set (``fid_train``, the evaluation's Inception and cached s
                             eroded mask, so the old person is rebuilt from its own edges; a red person on a green
                             background comes back whole)
     sharpen                 the generated person unsharp-masked (amount 0.5, sigma 1 px) before the paste
-    person_grow_0 / _3      the generated person's mask grown by 0 or 3 px before feathering (module: 1 px)
+    person_grow_N           the generated person's mask grown by N px before feathering (the module:
+                            background.PERSON_GROW, 1 px until this benchmark measured 0 px better)
 
 Each variant adds or replaces its entry in ``--out``. Only equal numbers of pairs compare (FID depends on it).
 """
@@ -107,7 +108,7 @@ def main():
     parser.add_argument("--weights-dir", default=DEFAULT_WEIGHTS_DIR)
     parser.add_argument("--limit", type=int, default=2000)
     parser.add_argument("--variants", default="module,real_target_person,generator_in_hole,opencv_seamless_clone,"
-                                              "sharpen,person_grow_0,person_grow_3")
+                                              "sharpen,person_grow_1,person_grow_3")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache-dir", default="runs/eval-cache")
     parser.add_argument("--out", default="results/keep-background-variants/paste-variants-2000.json")

@@ -3,10 +3,10 @@ extension; not in the paper, whose generator paints the whole frame).
 
     image = keep_background(generated, source_image, source_pose, target_pose)   # uint8 [H, W, 3] each
 
-The generator's backgrounds are the largest part of its realism gap (issue #13): on the first 2,000 test pairs its
-outputs score FID 88.3 against the training set, and the same outputs pasted by this module over their source photos
-48.6 (``python -m posegan evaluate --keep-background``; real photos score 16.8). In the app the source photo *is*
-the scene the user wants the new pose in, so the generator's grey street is the wrong background there too.
+The generator's backgrounds are the largest part of its realism gap (issue #13): on the first 2,000 test pairs the
+app's generator scores FID 84.2 against the training set, and the same outputs pasted by this module over their
+source photos 43.5 (``python benchmarks/paste_variants.py``; real photos score 16.8). In the app the source photo
+*is* the scene the user wants the new pose in, so the generator's grey street is the wrong background there too.
 
     person(image, pose) = GrabCut of ``image`` seeded by the pose's body mask   (cv2.grabCut, GRABCUT_ITERATIONS)
     plate  = inpaint(source, grow(person(source, source_pose), PLATE_GROW))    the source person removed (Telea)
@@ -20,6 +20,13 @@ are wider than the skeleton (a dress, a bag). Grows are in pixels of the 128x64 
 (a dark coat on a dark street) a part of the old person stays in the plate; also inpainting 5 px around its skeleton
 removes more of it but smears more of the photo, and measured worse on 2,000 test pairs (FID against the training set
 50.6 against 48.6, LPIPS +0.0007; ``results/keep-background-variants/``).
+
+Measured there too (FID against the training set, first 2,000 pairs): the generated person's mask used as GrabCut
+finds it (``PERSON_GROW`` 0) scores 43.5 where 1 px more scored 45.0 and 3 px 50.2 (the generator's grey halo);
+the real target's person pasted the same way scores 28.1, so most of what is left is the generated person itself.
+The hole filled from the generator's own frame scored 54.6 as it is and 46.6 Poisson-blended into the photo
+(commit 85a9ee4, reverted); OpenCV's seamlessClone scored 42.0 only because it rebuilds the old person from its
+edges (tests/test_background.py shows it on a synthetic scene).
 """
 from __future__ import annotations
 
@@ -34,7 +41,7 @@ SEED_GROW = 3           # px around the body mask that GrabCut starts as probabl
 SEARCH_GROW = 10        # px around the body mask where GrabCut may still find the person
 GRABCUT_ITERATIONS = 3
 PLATE_GROW = 2          # px the source person is grown by before it is inpainted away (its blurred edge)
-PERSON_GROW = 1         # px the generated person is grown by before its edge is feathered
+PERSON_GROW = 0         # px the generated person is grown by before its edge is feathered (1 px: FID +1.5)
 FEATHER_SIGMA = 1.0     # px, Gaussian softening of the pasted person's edge
 INPAINT_RADIUS = 3      # px, neighbourhood of cv2.INPAINT_TELEA
 
