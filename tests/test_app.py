@@ -231,7 +231,7 @@ def test_raw_http_requests_run_at_most_two_at_a_time(app_url, monkeypatch):
     CONCURRENCY generations ever run together (before: /run/ ran 16 at once)."""
     running, peak, lock = 0, 0, threading.Lock()
 
-    def slow_transfer(self, photo, target_pose):
+    def slow_transfer(self, photo, target_pose, keep_background=False):
         nonlocal running, peak
         with lock:
             running += 1
@@ -243,7 +243,7 @@ def test_raw_http_requests_run_at_most_two_at_a_time(app_url, monkeypatch):
     monkeypatch.setattr(Studio, "transfer_photo", slow_transfer)  # the app's handler calls it on its Studio
     with httpx.Client(base_url=app_url, timeout=120) as http, ThreadPoolExecutor(12) as pool:
         photo = upload(http, MARKET_PHOTO)
-        data = {"data": [photo, target_json()]}
+        data = {"data": [photo, target_json(), False]}  # raw HTTP sends every input (gradio_client fills defaults)
         runs = [pool.submit(http.post, "gradio_api/run/transfer", json=data) for _ in range(6)]
         calls = [pool.submit(call, http, "transfer", data["data"]) for _ in range(6)]
         assert [job.result().status_code for job in runs] == [404] * 6
@@ -255,7 +255,7 @@ def test_identical_requests_get_their_own_result_files(app_url):
     """The same request twice at once: two files with the same complete content (before: one file, rewritten in
     place while the other response was sending it)."""
     with httpx.Client(base_url=app_url, timeout=120) as http, ThreadPoolExecutor(2) as pool:
-        data = [upload(http, MARKET_PHOTO), target_json()]
+        data = [upload(http, MARKET_PHOTO), target_json(), False]
         results = list(pool.map(lambda _: call(http, "transfer", data), range(2)))
         urls = [output[0]["url"] for event, output in results]
         downloads = [http.get(url).content for url in urls]
