@@ -24,6 +24,7 @@ Each variant adds or replaces its entry in ``--out``. Only equal numbers of pair
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -46,11 +47,6 @@ from posegan.metrics.fid import frechet_distance, inception_features  # noqa: E4
 CLONE_PAD = 8  # px of reflected border: seamlessClone needs a margin around the patch
 
 
-def hole(source: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """uint8 [H, W] (0 / 1): the source person as the module removes it."""
-    return background._grow(background.person_mask(source, pose), background.PLATE_GROW)
-
-
 def seamless_clone(generated: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     pad = lambda image: cv2.copyMakeBorder(image, *(CLONE_PAD,) * 4, cv2.BORDER_REFLECT)  # noqa: E731
     padded = pad(mask * 255)
@@ -67,38 +63,26 @@ def unsharp(image: np.ndarray, amount: float = 0.5, sigma: float = 1.0) -> np.nd
     return np.clip(image + amount * (image - cv2.GaussianBlur(image, (0, 0), sigma)), 0, 255).astype(np.uint8)
 
 
-def grown_alpha(grow: int):
-    def alpha(generated: np.ndarray, pose: np.ndarray) -> np.ndarray:
-        mask = background._grow(background.person_mask(generated, pose), grow) if grow else \
-            background.person_mask(generated, pose)
-        return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), background.FEATHER_SIGMA), 0, 1)
-    return alpha
-
-
-def paste(person: np.ndarray, plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    alpha = alpha[..., None]
-    return np.round(alpha * person.astype(np.float32) + (1 - alpha) * plate.astype(np.float32)).astype(np.uint8)
-
-
 def variant(name: str, generated, source, target, source_pose, target_pose) -> np.ndarray:
     """uint8 [H, W, 3]: one pair pasted the ``name`` way."""
     if name == "module":
         return background.keep_background(generated, source, source_pose, target_pose)
-    plate = background.background_plate(source, source_pose)
-    alpha = background.person_alpha
-    if name == "real_target_person":
-        return paste(target, plate, alpha(target, target_pose))
+    person, alpha = generated, functools.partial(background.person_alpha, target_pose=target_pose)
     if name == "generator_in_hole":
-        plate = np.where(hole(source, source_pose)[..., None] > 0, generated, source)
+        plate = np.where(background.source_hole(source, source_pose)[..., None] > 0, generated, source)
     elif name == "opencv_seamless_clone":
-        plate = seamless_clone(generated, source, hole(source, source_pose))
-    elif name == "sharpen":
-        generated = unsharp(generated)
-    elif name.startswith("person_grow_"):
-        alpha = grown_alpha(int(name.rsplit("_", 1)[1]))
+        plate = seamless_clone(generated, source, background.source_hole(source, source_pose))
     else:
-        raise SystemExit(f"unknown variant {name!r}")
-    return paste(generated, plate, alpha(generated, target_pose))
+        plate = background.background_plate(source, source_pose)
+        if name == "real_target_person":
+            person = target
+        elif name == "sharpen":
+            person = unsharp(generated)
+        elif name.startswith("person_grow_"):
+            alpha = functools.partial(alpha, grow=int(name.rsplit("_", 1)[1]))
+        else:
+            raise SystemExit(f"unknown variant {name!r}")
+    return background.blend(person, plate, alpha(person))
 
 
 def main():

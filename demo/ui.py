@@ -8,8 +8,8 @@ any pose change (or Generate, or another generator picked) -> ``generate`` -> ge
 deformable skips" and "Correspondence inspector" panels. A target pose change also updates its plausibility meter
 (``posegan.pose_prior``); the Checkpoints tab shows the picked generator's model card and compares two.
 Public API endpoints (gradio_client): ``/detect`` (photo -> crop, OpenPose JSON, number of people found) and
-``/transfer`` (photo, OpenPose JSON[, keep the photo's background: False] -> generated 64x128 image); the UI's own events are private: the page reaches
-them through the queue, never by name (:class:`PublicEndpointsOnly`).
+``/transfer`` (photo, OpenPose JSON[, keep the photo's background: False] -> generated 64x128 image); the UI's own
+events are private: the page reaches them through the queue, never by name (:class:`PublicEndpointsOnly`).
 """
 from __future__ import annotations
 

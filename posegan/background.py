@@ -71,6 +71,11 @@ def person_mask(image: np.ndarray, pose: np.ndarray) -> np.ndarray:
     return ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
 
 
+def source_hole(source_image: np.ndarray, source_pose: np.ndarray) -> np.ndarray:
+    """uint8 [H, W] (0 / 1): the source person grown by ``PLATE_GROW`` (its blurred edge), what the plate fills."""
+    return _grow(person_mask(source_image, source_pose), PLATE_GROW)
+
+
 def background_plate(source_image: np.ndarray, source_pose: np.ndarray) -> np.ndarray:
     """uint8 [H, W, 3], read-only: the source photo with its person inpainted away. The app pastes every change of
     the target pose over the same crop (and every frame of an animation), so the last few plates are kept (about half
@@ -84,16 +89,21 @@ def background_plate(source_image: np.ndarray, source_pose: np.ndarray) -> np.nd
 def _plate(image_bytes: bytes, shape: tuple, pose_bytes: bytes) -> np.ndarray:
     image = np.frombuffer(image_bytes, np.uint8).reshape(shape)
     pose = np.frombuffer(pose_bytes, np.float32).reshape(-1, 2)
-    hole = _grow(person_mask(image, pose), PLATE_GROW)
-    plate = cv2.inpaint(image, hole, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    plate = cv2.inpaint(image, source_hole(image, pose), INPAINT_RADIUS, cv2.INPAINT_TELEA)
     plate.flags.writeable = False  # shared by every caller that gets it from the cache
     return plate
 
 
-def person_alpha(generated: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
-    """float32 [H, W] in [0, 1]: where the generated person covers the output."""
-    mask = _grow(person_mask(generated, target_pose), PERSON_GROW).astype(np.float32)
+def person_alpha(generated: np.ndarray, target_pose: np.ndarray, grow: int = PERSON_GROW) -> np.ndarray:
+    """float32 [H, W] in [0, 1]: where the generated person covers the output, its mask grown by ``grow`` px."""
+    mask = _grow(person_mask(generated, target_pose), grow).astype(np.float32)
     return np.clip(cv2.GaussianBlur(mask, (0, 0), FEATHER_SIGMA), 0.0, 1.0)
+
+
+def blend(person: np.ndarray, plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3]: ``person`` over ``plate`` (uint8 [H, W, 3] each) by ``alpha`` (float32 [H, W])."""
+    alpha = alpha[..., None]
+    return np.round(alpha * person.astype(np.float32) + (1.0 - alpha) * plate.astype(np.float32)).astype(np.uint8)
 
 
 def keep_background(generated: np.ndarray, source_image: np.ndarray, source_pose: np.ndarray,
@@ -102,6 +112,4 @@ def keep_background(generated: np.ndarray, source_image: np.ndarray, source_pose
     Images uint8 [H, W, 3] RGB of one size; poses float32 [18, 2] (x, y) in that frame, missing joints negative."""
     if generated.shape != source_image.shape or generated.ndim != 3 or generated.shape[2] != 3:
         raise ValueError(f"generated {generated.shape} and source {source_image.shape} must both be HxWx3")
-    alpha = person_alpha(generated, target_pose)[..., None]
-    plate = background_plate(source_image, source_pose).astype(np.float32)
-    return np.round(alpha * generated.astype(np.float32) + (1.0 - alpha) * plate).astype(np.uint8)
+    return blend(generated, background_plate(source_image, source_pose), person_alpha(generated, target_pose))

@@ -174,7 +174,8 @@ def export_weights(checkpoint, out_path) -> dict:
     to a lent GPU and back (:mod:`posegan.device_bundle`). ``checkpoint``: a path or a loaded one."""
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     if ckpt.get("kind") not in ("train", "weights"):
-        raise ValueError(f"{checkpoint} holds a {ckpt.get('kind')} checkpoint without D: need a training state "
+        name = "the checkpoint" if isinstance(checkpoint, dict) else checkpoint  # not the whole dict in the message
+        raise ValueError(f"{name} holds a {ckpt.get('kind')} checkpoint without D: need a training state "
                          "(runs/<name>/latest.pt) or a weights file")
     out = {"format": FORMAT, "kind": "weights", "config": ckpt["config"], "step": ckpt["step"],
            "train_seconds": ckpt.get("train_seconds", 0.0)}

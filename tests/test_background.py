@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posegan.background import background_plate, keep_background, person_mask
+from posegan.background import background_plate, keep_background, person_mask, source_hole
 from posegan.metrics.ssim import pose_mask
 from posegan.inference import PoseTransfer
 from posegan.networks import Generator
@@ -115,8 +115,8 @@ def test_plate_is_computed_once_per_photo_and_pose(frontal_pose, monkeypatch):
 def test_opencv_seamless_clone_would_rebuild_the_person_it_should_remove(frontal_pose):
     # why benchmarks/paste_variants.py's opencv_seamless_clone variant is not a plate: cv2.seamlessClone erodes the
     # mask and keeps the photo's gradients outside it, so the old person comes back from its own edges
-    from benchmarks.paste_variants import hole, seamless_clone
+    from benchmarks.paste_variants import seamless_clone
     image, person = scene(frontal_pose)
-    cloned = seamless_clone(np.full_like(image, 128), image, hole(image, frontal_pose))
+    cloned = seamless_clone(np.full_like(image, 128), image, source_hole(image, frontal_pose))
     assert is_red(cloned).sum() > 0.9 * person.sum()
     assert is_red(background_plate(image, frontal_pose)).sum() < 0.01 * person.sum()
