@@ -16,8 +16,9 @@ against the training set (``fid_train``, the evaluation's Inception and cached s
                             eroded mask, so the old person is rebuilt from its own edges; a red person on a green
                             background comes back whole)
     sharpen                 the generated person unsharp-masked (amount 0.5, sigma 1 px) before the paste
-    person_grow_N           the generated person's mask grown by N px before feathering (the module:
-                            background.PERSON_GROW, 1 px until this benchmark measured 0 px better)
+    person_grow_N           the generated person's mask grown by N px before feathering, eroded if N < 0 (the
+                            module: background.PERSON_GROW, 1 px until this benchmark measured 0 px better)
+    feather_S               the person's edge softened by a Gaussian of S px (the module: FEATHER_SIGMA)
 
 Each variant adds or replaces its entry in ``--out``. Only equal numbers of pairs compare (FID depends on it).
 """
@@ -80,6 +81,8 @@ def variant(name: str, generated, source, target, source_pose, target_pose) -> n
             person = unsharp(generated)
         elif name.startswith("person_grow_"):
             alpha = functools.partial(alpha, grow=int(name.rsplit("_", 1)[1]))
+        elif name.startswith("feather_"):
+            alpha = functools.partial(alpha, feather=float(name.rsplit("_", 1)[1]))
         else:
             raise SystemExit(f"unknown variant {name!r}")
     return background.blend(person, plate, alpha(person))

@@ -47,9 +47,9 @@ INPAINT_RADIUS = 3      # px, neighbourhood of cv2.INPAINT_TELEA
 
 
 def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """uint8 [H, W] (0 / 1) ``mask`` dilated by a disc of radius ``pixels``."""
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.dilate(mask.astype(np.uint8), disc)
+    """uint8 [H, W] (0 / 1) ``mask`` dilated by a disc of radius ``pixels`` (eroded by one of ``-pixels`` if < 0)."""
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(pixels) + 1, 2 * abs(pixels) + 1))
+    return (cv2.dilate if pixels >= 0 else cv2.erode)(mask.astype(np.uint8), disc)
 
 
 def person_mask(image: np.ndarray, pose: np.ndarray) -> np.ndarray:
@@ -94,10 +94,12 @@ def _plate(image_bytes: bytes, shape: tuple, pose_bytes: bytes) -> np.ndarray:
     return plate
 
 
-def person_alpha(generated: np.ndarray, target_pose: np.ndarray, grow: int = PERSON_GROW) -> np.ndarray:
-    """float32 [H, W] in [0, 1]: where the generated person covers the output, its mask grown by ``grow`` px."""
+def person_alpha(generated: np.ndarray, target_pose: np.ndarray, grow: int = PERSON_GROW,
+                 feather: float = FEATHER_SIGMA) -> np.ndarray:
+    """float32 [H, W] in [0, 1]: where the generated person covers the output, its mask grown by ``grow`` px
+    (eroded if negative) and its edge softened by a Gaussian of ``feather`` px."""
     mask = _grow(person_mask(generated, target_pose), grow).astype(np.float32)
-    return np.clip(cv2.GaussianBlur(mask, (0, 0), FEATHER_SIGMA), 0.0, 1.0)
+    return np.clip(cv2.GaussianBlur(mask, (0, 0), feather), 0.0, 1.0)
 
 
 def blend(person: np.ndarray, plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
