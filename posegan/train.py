@@ -7,7 +7,8 @@
 Each step: G generates the target view; D takes one step on (real target, generated) with the generated image
 detached; then G takes one step on the adversarial loss through the updated D plus the reconstruction terms.
 (The original draws three separate batches per iteration; one shared batch halves the generator forwards,
-which matters on a CPU budget.) Adam 2e-4, betas (0.5, 0.999), batch 4, as in the paper.
+which matters on a CPU budget.) With ``loss.d_augment`` D sees both images through the same random,
+differentiable transforms (DiffAugment, :mod:`posegan.diff_augment`). Adam 2e-4, betas (0.5, 0.999), batch 4, as in the paper.
 
 Run directory: ``config.yaml`` (resolved), ``log.csv`` (every loss, every ``log_every`` steps),
 ``samples/step0001000.png`` (source+pose | target pose | generated | real target | part masks, on fixed test
@@ -47,6 +48,7 @@ from torch.utils.data import DataLoader, default_collate
 from .checkpoint import FORMAT, generator_weights, load_checkpoint, load_weights_converted, save_atomic
 from .config import PoseGANConfig, config_from_dict
 from .data import MODEL_INPUTS, MarketPoseDataset, rare_pose_weights, tensor_to_image
+from .diff_augment import augment, parse_policy
 from .losses import ReconstructionLoss, discriminator_loss, feature_matching_loss, generator_adversarial_loss
 from .networks import Discriminator, Generator
 from .pose_prior import PosePrior
@@ -121,6 +123,7 @@ class Trainer:
         self.G = Generator(cfg.model).to(self.device)
         self.D = Discriminator(cfg.model).to(self.device)
         self.recon = ReconstructionLoss(cfg.loss).to(self.device)
+        self.d_augment = parse_policy(cfg.loss.d_augment)
         betas = (cfg.train.beta1, cfg.train.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr, betas=betas)
@@ -248,10 +251,11 @@ class Trainer:
 
         if adversarial:  # D step on (real, detached fake)
             self.D.requires_grad_(True)
+            d_inputs = augment(self.d_augment, torch.cat([batch["source_image"]] * 2),
+                               torch.cat([batch["source_heatmap"]] * 2), torch.cat([batch["target_image"], fake.detach()]),
+                               torch.cat([batch["target_heatmap"]] * 2), copies=2)
             with self.autocast():
-                logits = self.D(torch.cat([batch["source_image"]] * 2), torch.cat([batch["source_heatmap"]] * 2),
-                                torch.cat([batch["target_image"], fake.detach()]),
-                                torch.cat([batch["target_heatmap"]] * 2)).float()
+                logits = self.D(*d_inputs).float()
             real_logits, fake_logits = logits.chunk(2)
             d_losses = discriminator_loss(real_logits, fake_logits, cfg.loss.gan_type)
             self.opt_D.zero_grad(set_to_none=True)
@@ -266,10 +270,11 @@ class Trainer:
             matching = cfg.loss.feature_matching > 0
             candidates = torch.cat([fake, batch["target_image"]]) if matching else fake  # real: D's features only
             copies = 2 if matching else 1
+            d_inputs = augment(self.d_augment, torch.cat([batch["source_image"]] * copies),
+                               torch.cat([batch["source_heatmap"]] * copies), candidates,
+                               torch.cat([batch["target_heatmap"]] * copies), copies=copies)
             with self.autocast():
-                logits, inner = self.D(torch.cat([batch["source_image"]] * copies),
-                                       torch.cat([batch["source_heatmap"]] * copies), candidates,
-                                       torch.cat([batch["target_heatmap"]] * copies), features=True)
+                logits, inner = self.D(*d_inputs, features=True)
             fake_logits = logits.float()[:len(fake)]
             g_losses["G/adversarial"] = cfg.loss.adversarial * generator_adversarial_loss(fake_logits, cfg.loss.gan_type)
             if matching:
