@@ -1,6 +1,7 @@
 import pytest
 
 from posegan.config import ConfigError, PoseGANConfig, load_config, parse_override
+from posegan.diff_augment import parse_policy
 from conftest import REPO
 
 
@@ -10,6 +11,13 @@ def test_shipped_configs_load_and_differ_only_in_width():
     assert [c * 4 for c in small.model.encoder_channels] == paper.model.encoder_channels
     assert paper.loss == small.loss == PoseGANConfig().loss  # the paper's full model: adversarial + 0.01 NN
     assert paper.loss.nearest_neighbour == 0.01 and paper.train.lr == 2e-4 and paper.train.batch_size == 4
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_names_what_exists(path):
+    cfg = load_config(path)
+    parse_policy(cfg.loss.d_augment)  # a misspelt policy would only fail when the trainer starts
+    assert not cfg.train.init_from or (REPO / cfg.train.init_from).is_file(), cfg.train.init_from
 
 
 def test_overrides_are_typed_and_validated():
