@@ -41,8 +41,8 @@ SEED_GROW = 3           # px around the body mask that GrabCut starts as probabl
 SEARCH_GROW = 10        # px around the body mask where GrabCut may still find the person
 GRABCUT_ITERATIONS = 3
 PLATE_GROW = 2          # px the source person is grown by before it is inpainted away (its blurred edge)
-PERSON_GROW = 0         # px the generated person is grown by before its edge is feathered (1 px: FID +1.5)
-FEATHER_SIGMA = 1.0     # px, Gaussian softening of the pasted person's edge
+PERSON_GROW = 0         # px the generated person is grown by before its edge is feathered (1 px: FID +1.5, -1: 0)
+FEATHER_SIGMA = 1.0     # px, Gaussian softening of the pasted person's edge (0.5 or 1.5: FID +3)
 INPAINT_RADIUS = 3      # px, neighbourhood of cv2.INPAINT_TELEA
 
 
