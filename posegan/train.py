@@ -8,7 +8,8 @@ Each step: G generates the target view; D takes one step on (real target, genera
 detached; then G takes one step on the adversarial loss through the updated D plus the reconstruction terms.
 (The original draws three separate batches per iteration; one shared batch halves the generator forwards,
 which matters on a CPU budget.) With ``loss.d_augment`` D sees both images through the same random,
-differentiable transforms (DiffAugment, :mod:`posegan.diff_augment`). Adam 2e-4, betas (0.5, 0.999), batch 4, as in the paper.
+differentiable transforms (DiffAugment, :mod:`posegan.diff_augment`). Adam 2e-4, betas (0.5, 0.999), batch 4, as
+in the paper.
 
 Run directory: ``config.yaml`` (resolved), ``log.csv`` (every loss, every ``log_every`` steps),
 ``samples/step0001000.png`` (source+pose | target pose | generated | real target | part masks, on fixed test
@@ -233,6 +234,14 @@ class Trainer:
             return cfg.lr
         return cfg.lr * min(1.0, max(0.0, 1.0 - (step - cfg.lr_decay_start) / cfg.lr_decay_steps))
 
+    def discriminator_inputs(self, batch: dict, candidates: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """D's four inputs for ``candidates`` (copies of the batch's size stacked: real and / or generated), the
+        pair's conditioning repeated alongside, through ``loss.d_augment`` (one draw per pair, alike for its copies)."""
+        copies = len(candidates) // len(batch["source_image"])
+        return augment(self.d_augment, torch.cat([batch["source_image"]] * copies),
+                       torch.cat([batch["source_heatmap"]] * copies), candidates,
+                       torch.cat([batch["target_heatmap"]] * copies), copies=copies)
+
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg = self.cfg
         lr = self.learning_rate(self.step)
@@ -251,9 +260,7 @@ class Trainer:
 
         if adversarial:  # D step on (real, detached fake)
             self.D.requires_grad_(True)
-            d_inputs = augment(self.d_augment, torch.cat([batch["source_image"]] * 2),
-                               torch.cat([batch["source_heatmap"]] * 2), torch.cat([batch["target_image"], fake.detach()]),
-                               torch.cat([batch["target_heatmap"]] * 2), copies=2)
+            d_inputs = self.discriminator_inputs(batch, torch.cat([batch["target_image"], fake.detach()]))
             with self.autocast():
                 logits = self.D(*d_inputs).float()
             real_logits, fake_logits = logits.chunk(2)
@@ -269,12 +276,8 @@ class Trainer:
             self.D.requires_grad_(False)  # G step: gradients flow through D into G only
             matching = cfg.loss.feature_matching > 0
             candidates = torch.cat([fake, batch["target_image"]]) if matching else fake  # real: D's features only
-            copies = 2 if matching else 1
-            d_inputs = augment(self.d_augment, torch.cat([batch["source_image"]] * copies),
-                               torch.cat([batch["source_heatmap"]] * copies), candidates,
-                               torch.cat([batch["target_heatmap"]] * copies), copies=copies)
             with self.autocast():
-                logits, inner = self.D(*d_inputs, features=True)
+                logits, inner = self.D(*self.discriminator_inputs(batch, candidates), features=True)
             fake_logits = logits.float()[:len(fake)]
             g_losses["G/adversarial"] = cfg.loss.adversarial * generator_adversarial_loss(fake_logits, cfg.loss.gan_type)
             if matching:
