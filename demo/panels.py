@@ -173,8 +173,11 @@ def model_card_panel(card: ModelCard) -> str:
     else:
         metrics = (f"not evaluated: <code>python -m posegan evaluate --checkpoint checkpoints/{card.path.name} "
                    f"--out results/eval-{card.path.stem}</code>")
+    weights = WEIGHTS.get(card.weights, "not recorded")
+    if card.averaged_steps:
+        weights += ", averaged over steps " + ", ".join(f"{step:,}" for step in card.averaged_steps)
     rows = [("file", f"{card.path.name}: {kind}"),
-            ("training", f"step {card.step:,}{hours}; weights: {WEIGHTS.get(card.weights, 'not recorded')}"),
+            ("training", f"step {card.step:,}{hours}; weights: {weights}"),
             ("model", architecture(card.config)),
             ("sha256", f"<code>{card.sha256}</code>"),
             ("test metrics", metrics)]

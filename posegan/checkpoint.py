@@ -8,7 +8,8 @@ Training state (``runs/<name>/latest.pt``)::
 
 Shipped generator (``checkpoints/posegan-market-small.pt``): ``{"format": 1, "kind": "generator", "config",
 "step", "train_seconds", "weights", "G"}`` with G optionally in float16; ``weights`` says whether G is the moving
-average ("ema") or the optimiser's last weights ("raw"). Networks are always rebuilt from the stored
+average ("ema") or the optimiser's last weights ("raw"); ``"averaged_steps": [int, ...]`` when G is the mean of
+several checkpoints of the run (``posegan export --average-with``). Networks are always rebuilt from the stored
 config, never from the command line (nanoGPT ``model_args``).
 
 Weights to fine-tune from (``.device/init.pt`` and what a lent GPU sends back, :mod:`posegan.device_bundle`):
@@ -156,14 +157,42 @@ def generator_weights(ckpt: dict, ema: bool = True) -> tuple[dict, str]:
     return ckpt["G"], ckpt.get("weights", "raw")
 
 
-def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = True) -> dict:
+def average_generator_weights(checkpoints: list[dict], ema: bool = True) -> tuple[dict, str]:
+    """(state_dict, "ema" | "raw"): the uniform mean, in float32, of G's weights (:func:`generator_weights`) over
+    training checkpoints of one run. Averaging a GAN generator's weights along its trajectory smooths the
+    step-to-step wander that a moving average with a short half-life keeps (Yazici et al., "The Unusual
+    Effectiveness of Averaging in GAN Training", ICLR 2019); the generator has no running statistics to recompute
+    (its normalisation is per sample), so the mean is a working generator."""
+    first = checkpoints[0]
+    for ckpt in checkpoints[1:]:
+        if ckpt["config"]["model"] != first["config"]["model"]:
+            raise ValueError(f"cannot average the generators of steps {first['step']} and {ckpt['step']}: "
+                             "their model configs differ")
+    weighted = [generator_weights(ckpt, ema) for ckpt in checkpoints]
+    if len({which for _, which in weighted}) > 1:
+        raise ValueError("cannot average moving-average weights with raw ones: every checkpoint needs G_ema, "
+                         "or export with --raw-weights")
+    mean = {name: sum(state[name].float() for state, _ in weighted) / len(weighted) if value.is_floating_point()
+            else value for name, value in weighted[0][0].items()}
+    return mean, weighted[0][1]
+
+
+def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = True, average_with=()) -> dict:
     """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically. ``ema``:
-    ship the moving average of G's weights when the run kept one. ``train_checkpoint``: a path or a loaded one."""
-    ckpt = train_checkpoint if isinstance(train_checkpoint, dict) else load_checkpoint(train_checkpoint, kind="train")
-    weights, which = generator_weights(ckpt, ema)
+    ship the moving average of G's weights when the run kept one. ``average_with``: earlier training checkpoints
+    of the same run whose G is averaged in (:func:`average_generator_weights`); the file then records their steps
+    as ``averaged_steps`` and keeps ``train_checkpoint``'s step and config. Checkpoints: paths or loaded ones."""
+    ckpt, *others = [c if isinstance(c, dict) else load_checkpoint(c, kind="train")
+                     for c in (train_checkpoint, *average_with)]
+    if others:
+        weights, which = average_generator_weights([ckpt, *others], ema)
+    else:
+        weights, which = generator_weights(ckpt, ema)
     state = _float16(weights) if half else weights
     out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
            "train_seconds": ckpt.get("train_seconds", 0.0), "weights": which, "G": state}
+    if others:
+        out["averaged_steps"] = sorted(int(c["step"]) for c in (ckpt, *others))
     save_atomic(out, out_path)
     return out
 

@@ -18,6 +18,7 @@ EPILOG = """examples:
   posegan train --config configs/market-small.yaml --out runs/market-small --max-minutes 30
   posegan train --out runs/market-small --resume --max-minutes 30
   posegan export runs/market-small/latest.pt checkpoints/posegan-market-small.pt
+  posegan export runs/market-small/latest.pt g.pt --average-with runs/market-small/state-20000.pt
   posegan transfer photo.png --target-pose demo/examples/target-pose-walking-left.json --scale 4 --out generated.png
   posegan detect photo.jpg --out detections/
   posegan pairs --annotations annotations-train.csv --out pairs-train.csv
@@ -72,11 +73,16 @@ def _train(args, parser):
 
 def _export(args, parser):
     from .checkpoint import export_generator, export_training_state
+    if args.train_state and args.average_with:
+        parser.error("--average-with writes a generator; a training state cannot be averaged")
     if args.train_state:
         out, what = export_training_state(args.checkpoint, args.out), "resumable training state"
     else:
-        out = export_generator(args.checkpoint, args.out, half=not args.fp32, ema=not args.raw_weights)
+        out = export_generator(args.checkpoint, args.out, half=not args.fp32, ema=not args.raw_weights,
+                               average_with=args.average_with)
         what = f"generator, {out['weights']} weights"
+        if "averaged_steps" in out:
+            what += ", the mean over steps " + ", ".join(f"{step:,}" for step in out["averaged_steps"])
     size = Path(args.out).stat().st_size / 2 ** 20
     print(f"wrote {args.out} ({what} at step {out['step']}, {size:.1f} MiB)")
 
@@ -219,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
     p.add_argument("--raw-weights", action="store_true",
                    help="export G's last optimiser weights, not their moving average (runs with train.ema_half_life)")
+    p.add_argument("--average-with", nargs="+", default=[], metavar="STATE",
+                   help="earlier training checkpoints of the same run whose G is averaged in (uniform mean of the "
+                        "weights; the file keeps CHECKPOINT's step and config and records every averaged step)")
     p.add_argument("--train-state", action="store_true",
                    help="write a compact resumable training state instead (G, D, fp16 moving average of G, "
                         "bf16 Adam moments)")

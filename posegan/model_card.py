@@ -42,6 +42,7 @@ class ModelCard:
     pairs: int = 0                                             # test pairs it was evaluated on
     loss_curve: Path | None = None
     samples: list[Path] = field(default_factory=list)          # the run's sample grids up to this step, by step
+    averaged_steps: list[int] = field(default_factory=list)    # steps whose G this file averages; empty: one step
 
 
 def architecture(cfg: PoseGANConfig) -> str:
@@ -93,7 +94,8 @@ def model_card(path, results: Path = RESULTS) -> ModelCard:
     loss_curve = run / "loss.png"
     return ModelCard(path, ckpt.get("kind", ""), step, ckpt.get("train_seconds"),
                      ckpt.get("weights", "ema" if "G_ema" in ckpt else ""), sha256, checkpoint_config(ckpt),
-                     metrics, evaluation, pairs, loss_curve if loss_curve.is_file() else None, samples)
+                     metrics, evaluation, pairs, loss_curve if loss_curve.is_file() else None, samples,
+                     [int(s) for s in ckpt.get("averaged_steps", [])])
 
 
 def generator_files(folder: Path = CHECKPOINTS) -> list[Path]:

@@ -233,6 +233,45 @@ def test_generator_moving_average_and_its_export(tiny_cfg, tmp_path):
         torch.testing.assert_close(value, trainer.G_ema.state_dict()[name], atol=1e-3, rtol=1e-3)
 
 
+def test_export_averages_the_generator_over_checkpoints_of_a_run(tiny_cfg, tmp_path):
+    """``posegan export --average-with``: G's moving average, meaned over two steps of a run, with their steps
+    recorded for the model card; checkpoints of other networks are refused."""
+    from demo.panels import model_card_panel
+    from posegan.cli import main
+    from posegan.model_card import model_card
+
+    tiny_cfg.train.ema_half_life = 3
+    trainer = Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu")
+    trainer.train_step(trainer.batch(0))
+    trainer.step = 1
+    earlier = trainer.save().rename(tmp_path / "state-1.pt")
+    first = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
+    trainer.train_step(trainer.batch(1))
+    trainer.step = 2
+    latest = trainer.save()
+
+    averaged = export_generator(latest, tmp_path / "mean.pt", half=False, average_with=[earlier])
+    assert (averaged["step"], averaged["weights"], averaged["averaged_steps"]) == (2, "ema", [1, 2])
+    moved = [not torch.equal(value, first[name]) for name, value in trainer.G_ema.state_dict().items()]
+    assert sum(moved) > len(moved) // 2  # the two steps' averages differ, so their mean is a real check
+    for name, value in trainer.G_ema.state_dict().items():
+        torch.testing.assert_close(averaged["G"][name], (first[name] + value) / 2)
+    assert "averaged_steps" not in export_generator(latest, tmp_path / "one.pt")
+
+    main(["export", str(latest), str(tmp_path / "posegan-mean.pt"), "--average-with", str(earlier)])
+    card = model_card(tmp_path / "posegan-mean.pt", results=tmp_path / "results")
+    assert (card.step, card.averaged_steps) == (2, [1, 2])
+    assert "the moving average of G, averaged over steps 1, 2" in model_card_panel(card)
+    assert PoseTransfer.from_checkpoint(tmp_path / "posegan-mean.pt").G.state_dict().keys() == first.keys()
+
+    other = load_checkpoint(earlier)
+    other["config"]["model"]["image_skip"] = not other["config"]["model"]["image_skip"]
+    with pytest.raises(ValueError, match="model configs differ"):
+        export_generator(latest, tmp_path / "bad.pt", average_with=[other])
+    with pytest.raises(SystemExit):
+        main(["export", "--train-state", str(latest), str(tmp_path / "bad.pt"), "--average-with", str(earlier)])
+
+
 def test_rare_pose_sampling_draws_rare_targets_more_often_and_stays_resumable(tiny_cfg, tmp_path):
     """data.rare_pose_cap: weighted draws with replacement, still a function of (seed, step) only. The mini set's
     poses are all common, so one target gets its right arm raised (a pose the training data hardly holds)."""
