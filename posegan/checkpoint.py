@@ -159,7 +159,7 @@ def generator_weights(ckpt: dict, ema: bool = True) -> tuple[dict, str]:
 
 def average_generator_weights(checkpoints: list[dict], ema: bool = True) -> tuple[dict, str]:
     """(state_dict, "ema" | "raw"): the uniform mean, in float32, of G's weights (:func:`generator_weights`) over
-    training checkpoints of one run. Averaging a GAN generator's weights along its trajectory smooths the
+    checkpoints of one run (training states or exported generators). Averaging a GAN generator's weights along its trajectory smooths the
     step-to-step wander that a moving average with a short half-life keeps (Yazici et al., "The Unusual
     Effectiveness of Averaging in GAN Training", ICLR 2019); the generator has no running statistics to recompute
     (its normalisation is per sample), so the mean is a working generator."""
@@ -180,10 +180,15 @@ def average_generator_weights(checkpoints: list[dict], ema: bool = True) -> tupl
 def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = True, average_with=()) -> dict:
     """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically. ``ema``:
     ship the moving average of G's weights when the run kept one. ``average_with``: earlier training checkpoints
-    of the same run whose G is averaged in (:func:`average_generator_weights`); the file then records their steps
-    as ``averaged_steps`` and keeps ``train_checkpoint``'s step and config. Checkpoints: paths or loaded ones."""
-    ckpt, *others = [c if isinstance(c, dict) else load_checkpoint(c, kind="train")
-                     for c in (train_checkpoint, *average_with)]
+    or exported generators (``train.keep_every`` snapshots) of the same run whose G is averaged in
+    (:func:`average_generator_weights`); the file then records their steps as ``averaged_steps`` and keeps
+    ``train_checkpoint``'s step and config. Checkpoints: paths or loaded ones."""
+    ckpt = train_checkpoint if isinstance(train_checkpoint, dict) else load_checkpoint(train_checkpoint, kind="train")
+    others = [c if isinstance(c, dict) else load_checkpoint(c) for c in average_with]
+    for other in others:
+        if other.get("kind") not in ("train", "generator"):
+            raise ValueError(f"cannot average a {other.get('kind')} checkpoint (step {other.get('step')}): "
+                             "need training states or exported generators (train.keep_every snapshots)")
     if others:
         weights, which = average_generator_weights([ckpt, *others], ema)
     else:

@@ -99,6 +99,8 @@ class TrainConfig:
     adversarial_start: int = 0     # steps of reconstruction-only warm-up before D and the GAN loss start
     ema_half_life: int = 0         # steps; > 0 keeps a moving average of G's weights for samples and export
                                    # (our addition, as in stylegan2-ada; the paper has none); 0 = off
+    keep_every: int = 0            # steps between kept snapshots of the generator (runs/<name>/snapshots/, float32,
+                                   # the moving average when there is one) to mean with `export --average-with`; 0 = off
     init_from: str = ""           # fine-tune: start a new run from this checkpoint's weights (G, its moving average,
                                    # D), converting a transposed-conv decoder or an unnormalised D where the model
                                    # differs; optimisers start fresh. Ignored when resuming.

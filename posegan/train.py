@@ -22,6 +22,9 @@ DataLoader processes can load the batches (the same pairs as without them).
 With ``train.ema_half_life`` > 0 the trainer also keeps an exponential moving average of G's weights (our
 addition, as in stylegan2-ada; the paper has none). It averages out the step-to-step jitter of GAN training at a
 constant learning rate; the sample grids and ``export`` use it. A run resumed without one starts it from G.
+``train.keep_every`` > 0 also keeps the generator every that many steps in ``<out>/snapshots/generator-<step>.pt``
+(float32, 11 MB at the app's width), so that a longer average can be taken afterwards:
+``posegan export <out>/latest.pt g.pt --average-with <out>/snapshots/generator-00*.pt`` (``results/weight-averaging/``).
 
 ``train.lr_decay_steps`` > 0 lets the learning rate of G and D fall linearly from ``train.lr`` at step
 ``train.lr_decay_start`` to 0 that many steps later (the last phase of pix2pix and GFLA; the paper keeps it
@@ -46,7 +49,7 @@ import torch.distributed as dist
 import yaml
 from torch.utils.data import DataLoader, default_collate
 
-from .checkpoint import FORMAT, generator_weights, load_checkpoint, load_weights_converted, save_atomic
+from .checkpoint import FORMAT, export_generator, generator_weights, load_checkpoint, load_weights_converted, save_atomic
 from .config import PoseGANConfig, config_from_dict
 from .data import MODEL_INPUTS, MarketPoseDataset, rare_pose_weights, tensor_to_image
 from .diff_augment import augment, parse_policy
@@ -387,6 +390,9 @@ class Trainer:
                     window, window_start = {n: [] for n in names}, time.time()
                 if self.step % cfg.sample_every == 0 and self.rank == 0:
                     self.save_samples()
+                if cfg.keep_every > 0 and self.step % cfg.keep_every == 0 and self.rank == 0:
+                    export_generator(self.state(), self.out_dir / "snapshots" / f"generator-{self.step:07d}.pt",
+                                     half=False)
                 if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
                     self.save()
                     last_ckpt = time.time()

@@ -234,21 +234,21 @@ def test_generator_moving_average_and_its_export(tiny_cfg, tmp_path):
 
 
 def test_export_averages_the_generator_over_checkpoints_of_a_run(tiny_cfg, tmp_path):
-    """``posegan export --average-with``: G's moving average, meaned over two steps of a run, with their steps
-    recorded for the model card; checkpoints of other networks are refused."""
+    """``posegan export --average-with``: G's moving average, meaned over two steps of a run (a kept snapshot and
+    the last state), with their steps recorded for the model card; checkpoints of other networks are refused."""
     from demo.panels import model_card_panel
     from posegan.cli import main
     from posegan.model_card import model_card
 
-    tiny_cfg.train.ema_half_life = 3
+    tiny_cfg.train.ema_half_life, tiny_cfg.train.keep_every = 3, 1
     trainer = Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu")
-    trainer.train_step(trainer.batch(0))
-    trainer.step = 1
-    earlier = trainer.save().rename(tmp_path / "state-1.pt")
-    first = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
-    trainer.train_step(trainer.batch(1))
-    trainer.step = 2
-    latest = trainer.save()
+    trainer.run(max_steps=2)
+    snapshots = sorted((tmp_path / "snapshots").glob("*.pt"))
+    assert [path.name for path in snapshots] == ["generator-0000001.pt", "generator-0000002.pt"]
+    earlier, latest = snapshots[0], tmp_path / "latest.pt"
+    first = load_checkpoint(earlier)["G"]
+    assert next(iter(first.values())).dtype == torch.float32  # kept at full precision for the mean
+    torch.testing.assert_close(load_checkpoint(snapshots[1])["G"], trainer.G_ema.state_dict())
 
     averaged = export_generator(latest, tmp_path / "mean.pt", half=False, average_with=[earlier])
     assert (averaged["step"], averaged["weights"], averaged["averaged_steps"]) == (2, "ema", [1, 2])
