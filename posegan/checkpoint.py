@@ -159,10 +159,14 @@ def generator_weights(ckpt: dict, ema: bool = True) -> tuple[dict, str]:
 
 def average_generator_weights(checkpoints: list[dict], ema: bool = True) -> tuple[dict, str]:
     """(state_dict, "ema" | "raw"): the uniform mean, in float32, of G's weights (:func:`generator_weights`) over
-    checkpoints of one run (training states or exported generators). Averaging a GAN generator's weights along its trajectory smooths the
-    step-to-step wander that a moving average with a short half-life keeps (Yazici et al., "The Unusual
-    Effectiveness of Averaging in GAN Training", ICLR 2019); the generator has no running statistics to recompute
-    (its normalisation is per sample), so the mean is a working generator."""
+    checkpoints of one run (training states or exported generators). Averaging a GAN generator's weights along its
+    trajectory smooths the step-to-step wander that a moving average with a short half-life keeps (Yazici et al.,
+    "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019); the generator has no running statistics to
+    recompute (its normalisation is per sample), so the mean is a working generator."""
+    for ckpt in checkpoints:
+        if ckpt.get("kind") not in ("train", "generator"):
+            raise ValueError(f"cannot average a {ckpt.get('kind')} checkpoint (step {ckpt.get('step')}): "
+                             "need training states or exported generators (train.keep_every snapshots)")
     first = checkpoints[0]
     for ckpt in checkpoints[1:]:
         if ckpt["config"]["model"] != first["config"]["model"]:
@@ -185,10 +189,6 @@ def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = 
     ``train_checkpoint``'s step and config. Checkpoints: paths or loaded ones."""
     ckpt = train_checkpoint if isinstance(train_checkpoint, dict) else load_checkpoint(train_checkpoint, kind="train")
     others = [c if isinstance(c, dict) else load_checkpoint(c) for c in average_with]
-    for other in others:
-        if other.get("kind") not in ("train", "generator"):
-            raise ValueError(f"cannot average a {other.get('kind')} checkpoint (step {other.get('step')}): "
-                             "need training states or exported generators (train.keep_every snapshots)")
     if others:
         weights, which = average_generator_weights([ckpt, *others], ema)
     else:
