@@ -10,7 +10,7 @@ CHECKPOINTS = DEFAULT_GENERATOR.parent
 def test_generator_files_are_the_posegan_checkpoints_not_the_detector():
     names = [path.name for path in generator_files()]
     assert {"posegan-market-small.pt", "posegan-market-small-noskip.pt", "posegan-market-small-resizeconv-snhinge-style.pt",
-            "posegan-market-small-imageskip.pt", "market-small-resizeconv-snhinge-style-train-state.pt",
+            "posegan-market-small-imageskip.pt", "posegan-market-small-noskip-realism.pt", "market-small-resizeconv-snhinge-style-train-state.pt",
             "market-small-imageskip-train-state.pt"} <= set(names)
     assert "yolo11n-pose.pt" not in names  # an ultralytics pickle, refused by the safe loader
 
@@ -27,7 +27,7 @@ def test_the_shipped_generator_card_has_its_evaluation_and_training_run():
     assert architecture(card.config) == "encoder widths [16, 32, 64, 128, 128, 128], 4 deformable skips and an image skip"
 
 
-def test_the_paper_recipe_file_the_ablation_and_the_training_state_have_their_cards():
+def test_the_paper_recipe_file_the_ablations_and_the_training_state_have_their_cards():
     realism = model_card(CHECKPOINTS / "posegan-market-small-resizeconv-snhinge-style.pt")  # the app's previous one
     assert realism.step == 9_230 and round(realism.metrics["ssim"], 4) == 0.3081
     assert realism.loss_curve == RESULTS / "train-market-small-resizeconv-snhinge-style" / "loss.png"
@@ -37,6 +37,10 @@ def test_the_paper_recipe_file_the_ablation_and_the_training_state_have_their_ca
     assert [path.name for path in paper.samples][-1] == "samples-step0038677.png"
     ablation = model_card(CHECKPOINTS / "posegan-market-small-noskip.pt")
     assert round(ablation.metrics["ssim"], 4) == 0.2114 and "plain skips" in architecture(ablation.config)
+    ablation = model_card(CHECKPOINTS / "posegan-market-small-noskip-realism.pt")  # the same, with the app's recipe
+    assert (ablation.step, ablation.pairs, round(ablation.metrics["ssim"], 4)) == (3_500, 7483, 0.2884)
+    assert architecture(ablation.config).endswith("plain skips")  # neither deformable skips nor the image skip
+    assert [path.name for path in ablation.samples] == ["samples-step0003500.png"] and ablation.loss_curve is not None
     state = model_card(CHECKPOINTS / "market-small-resizeconv-snhinge-style-train-state.pt")
     assert (state.kind, state.step, state.metrics) == ("train", 16_742, {})  # a training state is never evaluated
     assert len(state.samples) == 12 and state.loss_curve is not None  # the committed grids of its run, and its last
