@@ -10,8 +10,8 @@ CHECKPOINTS = DEFAULT_GENERATOR.parent
 def test_generator_files_are_the_posegan_checkpoints_not_the_detector():
     names = [path.name for path in generator_files()]
     assert {"posegan-market-small.pt", "posegan-market-small-noskip.pt", "posegan-market-small-resizeconv-snhinge-style.pt",
-            "posegan-market-small-imageskip.pt", "posegan-market-small-noskip-realism.pt", "market-small-resizeconv-snhinge-style-train-state.pt",
-            "market-small-imageskip-train-state.pt"} <= set(names)
+            "posegan-market-small-imageskip.pt", "posegan-market-small-noskip-realism.pt",
+            "market-small-resizeconv-snhinge-style-train-state.pt", "market-small-imageskip-train-state.pt"} <= set(names)
     assert "yolo11n-pose.pt" not in names  # an ultralytics pickle, refused by the safe loader
 
 
@@ -37,10 +37,11 @@ def test_the_paper_recipe_file_the_ablations_and_the_training_state_have_their_c
     assert [path.name for path in paper.samples][-1] == "samples-step0038677.png"
     ablation = model_card(CHECKPOINTS / "posegan-market-small-noskip.pt")
     assert round(ablation.metrics["ssim"], 4) == 0.2114 and "plain skips" in architecture(ablation.config)
-    ablation = model_card(CHECKPOINTS / "posegan-market-small-noskip-realism.pt")  # the same, with the app's recipe
-    assert (ablation.step, ablation.pairs, round(ablation.metrics["ssim"], 4)) == (3_500, 7483, 0.2884)
-    assert architecture(ablation.config).endswith("plain skips")  # neither deformable skips nor the image skip
-    assert [path.name for path in ablation.samples] == ["samples-step0003500.png"] and ablation.loss_curve is not None
+    realism_ablation = model_card(CHECKPOINTS / "posegan-market-small-noskip-realism.pt")  # with the app's recipe
+    assert (realism_ablation.step, realism_ablation.pairs, round(realism_ablation.metrics["ssim"], 4)) == (3_500, 7483, 0.2884)
+    assert architecture(realism_ablation.config).endswith("plain skips")  # neither deformable skips nor the image skip
+    assert [path.name for path in realism_ablation.samples] == ["samples-step0003500.png"]
+    assert realism_ablation.loss_curve is not None
     state = model_card(CHECKPOINTS / "market-small-resizeconv-snhinge-style-train-state.pt")
     assert (state.kind, state.step, state.metrics) == ("train", 16_742, {})  # a training state is never evaluated
     assert len(state.samples) == 12 and state.loss_curve is not None  # the committed grids of its run, and its last
