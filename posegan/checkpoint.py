@@ -159,10 +159,13 @@ def generator_weights(ckpt: dict, ema: bool = True) -> tuple[dict, str]:
 
 def average_generator_weights(checkpoints: list[dict], ema: bool = True) -> tuple[dict, str]:
     """(state_dict, "ema" | "raw"): the uniform mean, in float32, of G's weights (:func:`generator_weights`) over
-    checkpoints of one run (training states or exported generators). Averaging a GAN generator's weights along its
-    trajectory smooths the step-to-step wander that a moving average with a short half-life keeps (Yazici et al.,
-    "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019); the generator has no running statistics to
-    recompute (its normalisation is per sample), so the mean is a working generator."""
+    the steps of one run that the checkpoints hold (training states or exported generators). Averaging a GAN
+    generator's weights along its trajectory smooths the step-to-step wander that a moving average with a short
+    half-life keeps (Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019); the
+    generator has no running statistics to recompute (its normalisation is per sample), so the mean is a working
+    generator. A file that is already a mean (``averaged_steps``, e.g. the shipped generator) counts once per step it
+    averages, so extending a shipped mean with later snapshots gives the same weights as meaning all of those steps'
+    checkpoints at once; a step held twice is refused, as it would silently count double."""
     for ckpt in checkpoints:
         if ckpt.get("kind") not in ("train", "generator"):
             raise ValueError(f"cannot average a {ckpt.get('kind')} checkpoint (step {ckpt.get('step')}): "
@@ -172,20 +175,31 @@ def average_generator_weights(checkpoints: list[dict], ema: bool = True) -> tupl
         if ckpt["config"]["model"] != first["config"]["model"]:
             raise ValueError(f"cannot average the generators of steps {first['step']} and {ckpt['step']}: "
                              "their model configs differ")
+    steps = [averaged_steps(ckpt) for ckpt in checkpoints]
+    held = [step for ckpt_steps in steps for step in ckpt_steps]
+    if len(set(held)) < len(held):
+        twice = sorted({step for step in held if held.count(step) > 1})
+        raise ValueError(f"step(s) {', '.join(f'{step:,}' for step in twice)} are in more than one of the checkpoints "
+                         "to average: each step may count once")
     weighted = [generator_weights(ckpt, ema) for ckpt in checkpoints]
     if len({which for _, which in weighted}) > 1:
         raise ValueError("cannot average moving-average weights with raw ones: every checkpoint needs G_ema, "
                          "or export with --raw-weights")
-    mean = {name: sum(state[name].float() for state, _ in weighted) / len(weighted) if value.is_floating_point()
-            else value for name, value in weighted[0][0].items()}
+    mean = {name: sum(len(ckpt_steps) * state[name].float() for (state, _), ckpt_steps in zip(weighted, steps))
+            / len(held) if value.is_floating_point() else value for name, value in weighted[0][0].items()}
     return mean, weighted[0][1]
+
+
+def averaged_steps(ckpt: dict) -> list[int]:
+    """The training steps whose G a checkpoint holds: its ``averaged_steps`` when it is a mean, else its step."""
+    return [int(step) for step in ckpt.get("averaged_steps", [ckpt["step"]])]
 
 
 def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = True, average_with=()) -> dict:
     """Strip a training checkpoint down to the generator (+config), optionally as float16, atomically. ``ema``:
     ship the moving average of G's weights when the run kept one. ``average_with``: earlier training checkpoints
-    or exported generators (``train.keep_every`` snapshots) of the same run whose G is averaged in
-    (:func:`average_generator_weights`); the file then records their steps as ``averaged_steps`` and keeps
+    or exported generators (``train.keep_every`` snapshots, or an earlier mean) of the same run whose G is averaged
+    in (:func:`average_generator_weights`); the file then records all their steps as ``averaged_steps`` and keeps
     ``train_checkpoint``'s step and config. Checkpoints: paths or loaded ones."""
     ckpt = train_checkpoint if isinstance(train_checkpoint, dict) else load_checkpoint(train_checkpoint, kind="train")
     others = [c if isinstance(c, dict) else load_checkpoint(c) for c in average_with]
@@ -197,7 +211,7 @@ def export_generator(train_checkpoint, out_path, half: bool = True, ema: bool = 
     out = {"format": FORMAT, "kind": "generator", "config": ckpt["config"], "step": ckpt["step"],
            "train_seconds": ckpt.get("train_seconds", 0.0), "weights": which, "G": state}
     if others:
-        out["averaged_steps"] = sorted(int(c["step"]) for c in (ckpt, *others))
+        out["averaged_steps"] = sorted(step for c in (ckpt, *others) for step in averaged_steps(c))
     save_atomic(out, out_path)
     return out
 

@@ -227,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export G's last optimiser weights, not their moving average (runs with train.ema_half_life)")
     p.add_argument("--average-with", nargs="+", default=[], metavar="STATE",
                    help="earlier training states or train.keep_every snapshots of the same run whose G is averaged "
-                        "in (uniform mean of the weights; the file keeps CHECKPOINT's step and config and records "
-                        "every averaged step)")
+                        "in (uniform mean over the steps; an earlier exported mean counts once per step it holds; "
+                        "the file keeps CHECKPOINT's step and config and records every averaged step)")
     p.add_argument("--train-state", action="store_true",
                    help="write a compact resumable training state instead (G, D, fp16 moving average of G, "
                         "bf16 Adam moments)")

@@ -234,34 +234,47 @@ def test_generator_moving_average_and_its_export(tiny_cfg, tmp_path):
 
 
 def test_export_averages_the_generator_over_checkpoints_of_a_run(tiny_cfg, tmp_path):
-    """``posegan export --average-with``: G's moving average, meaned over two steps of a run (a kept snapshot and
-    the last state), with their steps recorded for the model card; checkpoints of other networks are refused."""
+    """``posegan export --average-with``: G's moving average, meaned over steps of a run (kept snapshots and the last
+    state), with their steps recorded for the model card; an earlier mean counts once per step it holds; a step held
+    twice and checkpoints of other networks are refused."""
     from demo.panels import model_card_panel
     from posegan.cli import main
     from posegan.model_card import model_card
 
     tiny_cfg.train.ema_half_life, tiny_cfg.train.keep_every = 3, 1
     trainer = Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu")
-    trainer.run(max_steps=2)
+    trainer.run(max_steps=3)
     snapshots = sorted((tmp_path / "snapshots").glob("*.pt"))
-    assert [path.name for path in snapshots] == ["generator-0000001.pt", "generator-0000002.pt"]
+    assert [path.name for path in snapshots] == [f"generator-000000{step}.pt" for step in (1, 2, 3)]
     earlier, latest = snapshots[0], tmp_path / "latest.pt"
     first = load_checkpoint(earlier)["G"]
     assert next(iter(first.values())).dtype == torch.float32  # kept at full precision for the mean
-    torch.testing.assert_close(load_checkpoint(snapshots[1])["G"], trainer.G_ema.state_dict())
+    torch.testing.assert_close(load_checkpoint(snapshots[2])["G"], trainer.G_ema.state_dict())
 
     averaged = export_generator(latest, tmp_path / "mean.pt", half=False, average_with=[earlier])
-    assert (averaged["step"], averaged["weights"], averaged["averaged_steps"]) == (2, "ema", [1, 2])
+    assert (averaged["step"], averaged["weights"], averaged["averaged_steps"]) == (3, "ema", [1, 3])
     moved = [not torch.equal(value, first[name]) for name, value in trainer.G_ema.state_dict().items()]
     assert sum(moved) > len(moved) // 2  # the two steps' averages differ, so their mean is a real check
     for name, value in trainer.G_ema.state_dict().items():
         torch.testing.assert_close(averaged["G"][name], (first[name] + value) / 2)
     assert "averaged_steps" not in export_generator(latest, tmp_path / "one.pt")
 
+    # The last state plus an earlier mean of steps 1 and 2 gives the mean of the three steps, not of the two files.
+    export_generator(load_checkpoint(snapshots[1]), tmp_path / "mean-1-2.pt", half=False, average_with=[earlier])
+    extended = export_generator(latest, tmp_path / "mean-1-3.pt", half=False, average_with=[tmp_path / "mean-1-2.pt"])
+    assert (extended["step"], extended["averaged_steps"]) == (3, [1, 2, 3])
+    at_once = export_generator(latest, tmp_path / "mean-of-3.pt", half=False, average_with=snapshots[:2])
+    for name in at_once["G"]:
+        third = sum(load_checkpoint(path)["G"][name] for path in snapshots) / 3
+        torch.testing.assert_close(extended["G"][name], third)
+        torch.testing.assert_close(at_once["G"][name], third)
+    with pytest.raises(ValueError, match=r"step\(s\) 1 are in more than one"):
+        export_generator(latest, tmp_path / "twice.pt", average_with=[tmp_path / "mean-1-2.pt", earlier])
+
     main(["export", str(latest), str(tmp_path / "posegan-mean.pt"), "--average-with", str(earlier)])
     card = model_card(tmp_path / "posegan-mean.pt", results=tmp_path / "results")
-    assert (card.step, card.averaged_steps) == (2, [1, 2])
-    assert "the moving average of G, averaged over steps 1, 2" in model_card_panel(card)
+    assert (card.step, card.averaged_steps) == (3, [1, 3])
+    assert "the moving average of G, averaged over steps 1, 3" in model_card_panel(card)
     assert PoseTransfer.from_checkpoint(tmp_path / "posegan-mean.pt").G.state_dict().keys() == first.keys()
 
     other = load_checkpoint(earlier)
