@@ -168,7 +168,8 @@ class Trainer:
             missing += load_weights_converted(self.G_ema, generator_weights(ckpt, ema=True)[0])
         if "D" in ckpt:
             missing += load_weights_converted(self.D, ckpt["D"])
-        fresh = [m for m in missing if not m.endswith(("._u", "._v"))]  # spectral-norm power-iteration vectors
+        # G and its moving average miss the same names: list each once; skip spectral-norm power-iteration vectors.
+        fresh = [m for m in dict.fromkeys(missing) if not m.endswith(("._u", "._v"))]
         self.log(f"initialised from {path} (step {ckpt.get('step')})" + (f"; new: {', '.join(fresh)}" if fresh else ""))
 
     # ------------------------------------------------------------------------------------------ helpers

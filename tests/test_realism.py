@@ -196,14 +196,19 @@ def test_vgg_bf16_only_where_the_device_runs_bf16_natively(tiny_cfg, monkeypatch
     {"loss.perceptual": 0.01, "loss.style": 0.001, "loss.vgg_bf16": True, "loss.gan_type": "lsgan"},
     {"model.image_skip": True},
 ])
-def test_fine_tuning_from_a_checkpoint_of_another_form(tiny_cfg, tmp_path, changes):
+def test_fine_tuning_from_a_checkpoint_of_another_form(tiny_cfg, tmp_path, changes, capsys):
     source = Trainer(tiny_cfg, tmp_path / "source", MINI_DATA, split="samples", sample_split="samples", device="cpu")
     source.run(max_steps=1)
     for key, value in changes.items():
         section, name = key.split(".")
         setattr(getattr(tiny_cfg, section), name, value)
     tiny_cfg.train.init_from = str(tmp_path / "source" / "latest.pt")
+    capsys.readouterr()
     tuned = Trainer(tiny_cfg, tmp_path / "tuned", MINI_DATA, split="samples", sample_split="samples", device="cpu")
+    log = capsys.readouterr().out
+    new = log.split("; new: ")[1].splitlines()[0].split(", ") if "; new: " in log else []
+    assert len(new) == len(set(new)), log  # G and its moving average miss the same tensors: each is named once
+    assert bool(new) == ("model.image_skip" in changes) and all(name.startswith("image_skip.") for name in new), log
     assert torch.equal(tuned.G.pose_encoder.levels[0].weight, source.G.pose_encoder.levels[0].weight)
     assert tuned.step == 0
     stats = tuned.train_step(tuned.batch(0))

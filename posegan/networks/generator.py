@@ -124,7 +124,8 @@ class Generator(nn.Module):
         x = skips[-1]
         for i, up in enumerate(self.decoder):
             x = torch.cat([up(x), skips[-2 - i]], dim=1)
-        out.image = self.to_rgb(x)
+        features = self.to_rgb[0](x)  # the ReLU, once for both heads (to_rgb keeps it for the state-dict keys)
+        out.image = self.to_rgb[1:](features)
         if deformable and self.image_skip is not None:
-            out.image, out.image_attention = self.image_skip(torch.relu(x), out.image, source_image, theta, part_masks)
+            out.image, out.image_attention = self.image_skip(features, out.image, source_image, theta, part_masks)
         return out
