@@ -162,6 +162,23 @@ def metrics_line(card: ModelCard) -> str:
                       for k, v in card.metrics.items())
 
 
+def step_list(steps: list[int]) -> str:
+    """Training steps for the card, with every run of three or more evenly spaced steps (a run's ``keep_every``
+    snapshots) written as its ends and spacing: "19,302, 22,622, 34,000 to 40,000 every 1,000 (7 steps)"."""
+    parts, i = [], 0
+    while i < len(steps):
+        end = i + 1
+        while end + 1 < len(steps) and steps[end + 1] - steps[end] == steps[i + 1] - steps[i]:
+            end += 1
+        if end - i >= 2:  # steps[i..end]: three or more at one spacing
+            parts.append(f"{steps[i]:,} to {steps[end]:,} every {steps[i + 1] - steps[i]:,} ({end - i + 1} steps)")
+            i = end + 1
+        else:
+            parts.append(f"{steps[i]:,}")
+            i += 1
+    return ", ".join(parts)
+
+
 def model_card_panel(card: ModelCard) -> str:
     """The checkpoint's numbers: what the file is, its training, its architecture and its test metrics (from the
     evaluation that names the file's sha256), or the command that would measure them."""
@@ -175,7 +192,7 @@ def model_card_panel(card: ModelCard) -> str:
                    f"--out results/eval-{card.path.stem}</code>")
     weights = WEIGHTS.get(card.weights, "not recorded")
     if card.averaged_steps:
-        weights += ", averaged over steps " + ", ".join(f"{step:,}" for step in card.averaged_steps)
+        weights += ", averaged over steps " + step_list(card.averaged_steps)
     rows = [("file", f"{card.path.name}: {kind}"),
             ("training", f"step {card.step:,}{hours}; weights: {weights}"),
             ("model", architecture(card.config)),

@@ -291,6 +291,14 @@ def test_unusable_checkpoint_leaves_the_app_running_with_a_banner(tmp_path, dama
 
 # ----------------------------------------------------------------------------------------------- helpers
 
+def test_the_model_card_writes_a_runs_evenly_spaced_snapshots_as_a_range():
+    from demo.panels import step_list
+    assert step_list([19_302, 22_622, 27_679, 29_045, 30_743]) == "19,302, 22,622, 27,679, 29,045, 30,743"
+    assert (step_list([19_302, 30_743, 34_000, 35_000, 36_000, 37_000, 40_000])
+            == "19,302, 30,743, 34,000 to 37,000 every 1,000 (4 steps), 40,000")
+    assert step_list([1, 2, 3]) == "1 to 3 every 1 (3 steps)" and step_list([5]) == "5" and step_list([1, 2]) == "1, 2"
+
+
 def test_pose_json_round_trips_with_posegan_keypoints():
     for pose in PRESETS.values():
         text = pose_json(pose)
