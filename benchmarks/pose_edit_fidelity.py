@@ -64,11 +64,17 @@ def raised_arm_photos(root) -> tuple[np.ndarray, list]:
     return np.stack(images), cases
 
 
-def found_share(detected: np.ndarray, cases) -> tuple[dict, dict]:
-    """(overall {found, edited, share}, per joint name {found, edited, share}) of the edited joints."""
+def found_share(detected: np.ndarray, cases) -> tuple[dict, dict, dict]:
+    """(overall {found, edited, share}, per joint name {found, edited, share}, per pair {pair, found, edited}) of the
+    edited joints; per pair, the pair's edited joints and how many were found (None: no head box, not scored), so two
+    checkpoints can be compared pair by pair (``benchmarks/compare_pose_edits.py``)."""
     found, edited = np.zeros(len(JOINT_NAMES)), np.zeros(len(JOINT_NAMES))
-    for det, (_, pose, moved) in zip(detected, cases):
+    per_pair = {"pair": [], "found": [], "edited": []}
+    for det, (index, pose, moved) in zip(detected, cases):
         hits = pckh_joint_hits(det, pose)
+        per_pair["pair"].append(int(index))
+        per_pair["found"].append(None if hits is None else int(hits[0][moved].sum()))
+        per_pair["edited"].append(None if hits is None else len(moved))
         if hits is None:  # fewer than 2 head joints: no head box (the PCKh rule)
             continue
         edited[moved] += 1
@@ -76,7 +82,8 @@ def found_share(detected: np.ndarray, cases) -> tuple[dict, dict]:
 
     def share(f, e):
         return {"found": int(f), "edited": int(e), "share": round(float(f / e), 4) if e else None}
-    return share(found.sum(), edited.sum()), {JOINT_NAMES[j]: share(found[j], edited[j]) for j in np.flatnonzero(edited)}
+    return (share(found.sum(), edited.sum()),
+            {JOINT_NAMES[j]: share(found[j], edited[j]) for j in np.flatnonzero(edited)}, per_pair)
 
 
 def main() -> None:
@@ -105,15 +112,15 @@ def main() -> None:
                                   generator.width, generator.cfg.data.heatmap_sigma)
                      for i, pose, _ in edit_list[start:start + args.batch_size]]
             images += [tensor_to_image(t) for t in generator.batch(items)]
-        ours, ours_joints = found_share(detect_poses(np.stack(images)), edit_list)
-        floor, _ = found_share(source_detections[[i for i, _, _ in edit_list]], edit_list)
+        ours, ours_joints, ours_pairs = found_share(detect_poses(np.stack(images)), edit_list)
+        floor, _, _ = found_share(source_detections[[i for i, _, _ in edit_list]], edit_list)
         report["edits"][name] = {"pairs": len(edit_list), "skipped": skipped[name], "ours": ours,
-                                 "copy_source": floor, "ours_per_joint": ours_joints}
+                                 "copy_source": floor, "ours_per_joint": ours_joints, "ours_per_pair": ours_pairs}
         print(f"{name:>12}: {len(edit_list)} pairs, edited joints found {ours['share']:.3f} "
               f"(copy source {floor['share']:.3f}); " + ", ".join(
                   f"{j} {v['share']:.2f}" for j, v in ours_joints.items()), flush=True)
     photos, photo_cases = raised_arm_photos(args.data)
-    report["edits"]["raise_arm"]["real_photos"], _ = found_share(detect_poses(photos), photo_cases)
+    report["edits"]["raise_arm"]["real_photos"], _, _ = found_share(detect_poses(photos), photo_cases)
     print(f"raise_arm on {len(photo_cases)} real photos with a wrist above the nose: found "
           f"{report['edits']['raise_arm']['real_photos']['share']:.3f} (the detector's ceiling)")
     report["seconds"] = round(time.time() - started, 1)

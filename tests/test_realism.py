@@ -252,3 +252,20 @@ def test_spread_legs_moves_the_feet_apart(frontal_pose):
     right_ankle, left_ankle = 10, 13
     assert abs(new[right_ankle, 0] - new[left_ankle, 0]) > abs(frontal_pose[right_ankle, 0] - frontal_pose[left_ankle, 0]) + 5
     assert raise_arm(np.full((18, 2), -1.0, np.float32)) is None  # nothing to edit: skipped, not invented
+
+
+def test_pose_edit_comparison_pools_joints_pair_by_pair():
+    """benchmarks/compare_pose_edits.py: the pooled share of edited joints found, A - B on the pairs both scored, a
+    bootstrap interval around it that holds 0 for two identical checkpoints and excludes it for a clear win."""
+    from benchmarks.compare_pose_edits import compare_edit
+    b = {pair: (1, 2) for pair in range(100)}  # one of two edited joints found on every pair: share 0.5
+    a = {pair: (2, 2) if pair < 40 else (1, 2) for pair in range(100)}  # both found on 40 pairs: 0.7
+    a[100] = (2, 2)  # a pair only A scored (B had no head box there) is left out
+    result = compare_edit(a, b)
+    assert (result["pairs"], result["pairs_a_more"], result["pairs_a_fewer"]) == (100, 40, 0)
+    assert result["a"] == pytest.approx(0.7) and result["a_minus_b"] == pytest.approx(0.2)
+    assert 0 < result["ci95"][0] < 0.2 < result["ci95"][1]
+    same = compare_edit(b, b)
+    assert same["a_minus_b"] == 0 and same["ci95"] == [0.0, 0.0]
+    with pytest.raises(SystemExit, match="different joints"):
+        compare_edit({0: (1, 4)}, {0: (1, 2)})
