@@ -401,11 +401,12 @@ def test_checkpoint_picker_card_and_side_by_side(page, app_url):
     page.get_by_role("tab", name="Checkpoints").click()
     card = page.locator("#model-card")
     expect(card).to_contain_text("posegan-market-small-imageskip.pt: exported generator")
-    expect(card).to_contain_text("step 30,743")
-    expect(card).to_contain_text("averaged over steps 19,302, 22,622, 27,679, 29,045, 30,743")
+    expect(card).to_contain_text("step 46,040")
+    expect(card).to_contain_text("averaged over steps 19,302, 22,622, 27,679, 29,045, 30,743, "
+                                 "34,000 to 46,000 every 1,000 (13 steps), 46,040")
     expect(card).to_contain_text("SSIM 0.313 · mask-SSIM 0.804")
     expect(page.locator("#loss-curve img")).to_be_visible()
-    expect(page.locator("#sample-grids .thumbnail-item")).to_have_count(6)  # steps 3,437 ... 19,302 and 27,679
+    expect(page.locator("#sample-grids .thumbnail-item")).to_have_count(8)  # steps 3,437 ... 33,858 and 46,040
 
     page.locator("#compare-with input").fill("posegan-market-small-noskip.pt")
     page.keyboard.press("Enter")

@@ -17,13 +17,14 @@ def test_generator_files_are_the_posegan_checkpoints_not_the_detector():
 
 def test_the_shipped_generator_card_has_its_evaluation_and_training_run():
     card = model_card(DEFAULT_GENERATOR)
-    assert (card.kind, card.step, card.weights) == ("generator", 30_743, "ema")
-    assert card.averaged_steps == [19_302, 22_622, 27_679, 29_045, 30_743]  # the mean of five steps of the run
-    assert card.evaluation == RESULTS / "eval-market-small-imageskip-avg5-step30743-all-pairs" / "metrics.json"
+    assert (card.kind, card.step, card.weights) == ("generator", 46_040, "ema")
+    # the mean of 19 steps of the run: the five of the file before it, the snapshots since and the last step
+    assert card.averaged_steps == [19_302, 22_622, 27_679, 29_045, 30_743, *range(34_000, 46_001, 1_000), 46_040]
+    assert card.evaluation == RESULTS / "eval-market-small-imageskip-avg19-step46040-all-pairs" / "metrics.json"
     assert card.pairs == 7483  # the evaluation over the most pairs wins over the first-2,000 one with its FIDs
-    assert round(card.metrics["ssim"], 4) == 0.3128 and round(card.metrics["lpips"], 4) == 0.2879
+    assert round(card.metrics["ssim"], 4) == 0.3125 and round(card.metrics["lpips"], 4) == 0.2859
     assert card.loss_curve == RESULTS / "train-market-small-imageskip" / "loss.png"
-    assert [path.name for path in card.samples][-1] == "samples-step0027679.png"  # the run's last grid before it
+    assert [path.name for path in card.samples][-1] == "samples-step0046040.png"  # the run's grid at its last step
     assert architecture(card.config) == "encoder widths [16, 32, 64, 128, 128, 128], 4 deformable skips and an image skip"
 
 
@@ -52,4 +53,4 @@ def test_an_unknown_file_has_a_card_without_results(tmp_path):
     copy = tmp_path / "posegan-elsewhere.pt"
     shutil.copy(DEFAULT_GENERATOR, copy)
     card = model_card(copy, results=tmp_path / "results")
-    assert card.step == 30_743 and card.metrics == {} and card.loss_curve is None and card.samples == []
+    assert card.step == 46_040 and card.metrics == {} and card.loss_curve is None and card.samples == []
