@@ -73,10 +73,12 @@ def found_share(detected: np.ndarray, cases) -> tuple[dict, dict, dict]:
     for det, (index, pose, moved) in zip(detected, cases):
         hits = pckh_joint_hits(det, pose)
         per_pair["pair"].append(int(index))
-        per_pair["found"].append(None if hits is None else int(hits[0][moved].sum()))
-        per_pair["edited"].append(None if hits is None else len(moved))
         if hits is None:  # fewer than 2 head joints: no head box (the PCKh rule)
+            per_pair["found"].append(None)
+            per_pair["edited"].append(None)
             continue
+        per_pair["found"].append(int(hits[0][moved].sum()))
+        per_pair["edited"].append(len(moved))
         edited[moved] += 1
         found[moved] += hits[0][moved]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -177,8 +178,8 @@ def average_generator_weights(checkpoints: list[dict], ema: bool = True) -> tupl
                              "their model configs differ")
     steps = [averaged_steps(ckpt) for ckpt in checkpoints]
     held = [step for ckpt_steps in steps for step in ckpt_steps]
-    if len(set(held)) < len(held):
-        twice = sorted({step for step in held if held.count(step) > 1})
+    twice = sorted(step for step, count in Counter(held).items() if count > 1)
+    if twice:
         raise ValueError(f"step(s) {', '.join(f'{step:,}' for step in twice)} are in more than one of the checkpoints "
                          "to average: each step may count once")
     weighted = [generator_weights(ckpt, ema) for ckpt in checkpoints]

@@ -124,8 +124,9 @@ class Generator(nn.Module):
         x = skips[-1]
         for i, up in enumerate(self.decoder):
             x = torch.cat([up(x), skips[-2 - i]], dim=1)
-        features = self.to_rgb[0](x)  # the ReLU, once for both heads (to_rgb keeps it for the state-dict keys)
-        out.image = self.to_rgb[1:](features)
+        relu, conv, tanh = self.to_rgb  # the ReLU once for both heads (a Sequential still, for its state-dict keys)
+        features = relu(x)
+        out.image = tanh(conv(features))
         if deformable and self.image_skip is not None:
             out.image, out.image_attention = self.image_skip(features, out.image, source_image, theta, part_masks)
         return out
