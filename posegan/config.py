@@ -72,6 +72,7 @@ class LossConfig:
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
     vgg_bf16: bool = False         # VGG19 of the losses under bf16 autocast (CPU: 3.6x faster fwd+bwd with AMX)
     l1: float = 0.0                # pixel L1 in [-1, 1] units
+    ssim: float = 0.0              # 1 - SSIM of generated and target (losses.ssim_loss; our addition)
     offset_smoothness: float = 0.0  # total variation of learned offsets (only with model.learned_offsets)
     d_augment: str = ""            # DiffAugment of D's inputs, e.g. "color,translation,cutout" (diff_augment.py)
 

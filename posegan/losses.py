@@ -7,6 +7,8 @@
 * nearest-neighbour loss on VGG19 conv1_2 (:mod:`posegan.nn_loss`), the paper's main reconstruction term;
 * perceptual loss: L1 between VGG19 features of generated and real target ("PercLoss" ablation, doc §5.2);
 * style loss: L1 between Gram matrices of VGG19 features (Gatys et al.; the texture term of GFLA and DPTN);
+* SSIM loss: 1 - SSIM of generated and target (Gaussian window σ 1.5, the evaluation's SSIM as a differentiable
+  term; our addition, aimed at the SSIM / mask-SSIM the field reports);
 * pixel L1; offset smoothness: total variation of the learned offset fields (our extension, not the paper's).
 Weights come from :class:`~posegan.config.LossConfig`; a weight of 0 skips the term.
 """
@@ -63,6 +65,28 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (channels * height * width)
 
 
+def ssim_loss(generated: torch.Tensor, target: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    """1 - mean SSIM over channels and the fully covered windows, as ``skimage.metrics.structural_similarity(...,
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`` computes it on 8-bit images
+    (:mod:`posegan.metrics.ssim`); images [B, C, H, W] in [-1, 1]."""
+    radius = int(3.5 * sigma + 0.5)  # skimage's truncate=3.5: an 11x11 window at sigma 1.5
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32) / sigma) ** 2)
+    taps = taps / taps.sum()
+    channels = generated.shape[1]
+    window = (taps[:, None] * taps[None, :]).expand(channels, 1, -1, -1).to(generated.device)
+    x, y = (generated.float() + 1) / 2, (target.float() + 1) / 2  # SSIM's luminance term is not shift-invariant:
+    # it compares local means as they are in [0, 255] (here [0, 1]), not centred on 0
+
+    def mean(image: torch.Tensor) -> torch.Tensor:  # local means over the windows inside the image, as skimage keeps
+        return F.conv2d(image, window, groups=channels)
+
+    mu_x, mu_y = mean(x), mean(y)
+    var_x, var_y, cov = mean(x * x) - mu_x ** 2, mean(y * y) - mu_y ** 2, mean(x * y) - mu_x * mu_y
+    c1, c2 = 0.01 ** 2, 0.03 ** 2  # data range 1
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return 1 - ssim_map.mean()
+
+
 def offset_smoothness(offsets: list[torch.Tensor]) -> torch.Tensor:
     """Mean absolute difference between neighbouring offsets, summed over levels; offsets [B, P, h, w, 2]."""
     total = torch.zeros(())
@@ -106,6 +130,8 @@ class ReconstructionLoss(nn.Module):
                 losses["G/style"] = cfg.style * sum(
                     F.l1_loss(gram_matrix(fake_features[name]), gram_matrix(real_features[name]))
                     for name in cfg.style_layers)
+        if cfg.ssim > 0:
+            losses["G/ssim"] = cfg.ssim * ssim_loss(generated, target)
         if cfg.l1 > 0:
             losses["G/l1"] = cfg.l1 * F.l1_loss(generated, target)
         if cfg.offset_smoothness > 0 and offsets:

@@ -223,7 +223,8 @@ class Trainer:
         cfg = self.cfg.loss
         names = ["D/real", "D/fake", "G/adversarial"]
         names += [n for n, w in (("G/feature_matching", cfg.feature_matching), ("G/nn", cfg.nearest_neighbour),
-                                 ("G/perceptual", cfg.perceptual), ("G/style", cfg.style), ("G/l1", cfg.l1))
+                                 ("G/perceptual", cfg.perceptual), ("G/style", cfg.style), ("G/ssim", cfg.ssim),
+                                 ("G/l1", cfg.l1))
                   if w > 0]
         if self.cfg.model.learned_offsets and cfg.offset_smoothness > 0:
             names.append("G/offset_tv")

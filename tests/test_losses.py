@@ -1,9 +1,12 @@
+import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 from torch.nn import functional as F
 
 from posegan.config import LossConfig
-from posegan.losses import ReconstructionLoss, discriminator_loss, generator_adversarial_loss, offset_smoothness
+from posegan.losses import (ReconstructionLoss, discriminator_loss, generator_adversarial_loss, offset_smoothness,
+                             ssim_loss)
 from posegan.networks.vgg import VGG19Features
 from posegan.nn_loss import nearest_neighbour_loss
 
@@ -57,6 +60,25 @@ def test_reconstruction_loss_terms_follow_weights():
     torch.testing.assert_close(losses["G/l1"], 2.0 * F.l1_loss(image, other))
     assert set(ReconstructionLoss(LossConfig(nearest_neighbour=0))(image, other)) == set()
     assert ReconstructionLoss(LossConfig())(image, image)["G/nn"].item() == 0
+
+
+def test_ssim_loss_matches_the_evaluation_ssim():
+    rng = np.random.default_rng(0)
+    target = rng.uniform(0, 255, (40, 24, 3))
+    generated = np.clip(target + rng.normal(0, 40, target.shape), 0, 255)
+
+    def to_tensor(image):
+        return torch.from_numpy(image / 127.5 - 1).permute(2, 0, 1)[None].float()
+
+    expected = structural_similarity(target, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     channel_axis=-1, data_range=255.0)
+    loss = ssim_loss(to_tensor(generated), to_tensor(target))
+    assert 0.2 < expected < 0.9
+    assert loss.item() == pytest.approx(1 - expected, abs=1e-5)
+    assert ssim_loss(to_tensor(target), to_tensor(target)).item() == pytest.approx(0, abs=1e-6)
+    image = to_tensor(generated).requires_grad_()
+    ReconstructionLoss(LossConfig(nearest_neighbour=0, ssim=3.0))(image, to_tensor(target))["G/ssim"].backward()
+    assert image.grad.abs().sum() > 0
 
 
 def test_adversarial_losses_and_offset_smoothness():
