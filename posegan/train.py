@@ -77,6 +77,23 @@ def trim_log(path: Path, step: int) -> int:
     return sum(not first.isdigit() for first in steps)
 
 
+def widen_log(path: Path, columns: list[str]) -> list[str]:
+    """Make log.csv's header hold ``columns`` and return it: a resumed run whose config added a loss term (``--set
+    loss.ssim=10``) appends the new column, the earlier rows leave it empty; a term switched off keeps its column,
+    empty from then on."""
+    rows = []
+    if path.exists():
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    header = rows[0] if rows else []
+    added = [c for c in columns if c not in header]
+    if added or not rows:
+        header = header + added
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows([header] + [row + [""] * (len(header) - len(row)) for row in rows[1:]])
+    return header
+
+
 def ignore_stop_signals(worker_id: int) -> None:
     """DataLoader workers leave SIGINT/SIGTERM to the trainer: a Ctrl-C or a kill of the process group would kill them
     mid-batch and the trainer with an error, before its checkpoint. They stop with the trainer."""
@@ -354,14 +371,12 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
             log_path = self.out_dir / "log.csv"
-            new_log = not log_path.exists()
-            torn = 0 if new_log else trim_log(log_path, self.step)
+            torn = trim_log(log_path, self.step) if log_path.exists() else 0
             if torn:
                 self.log(f"warning: dropped {torn} torn line(s) from {log_path} (left by a hard kill mid-write)")
+            columns = widen_log(log_path, ["step", "train_seconds", "sec_per_step"] + names)
             log_file = open(log_path, "a", newline="")
-            writer = csv.writer(log_file)
-            if new_log:
-                writer.writerow(["step", "train_seconds", "sec_per_step"] + names)
+            writer = csv.DictWriter(log_file, fieldnames=columns, restval="")
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         if cfg.lr_decay_steps > 0:
             self.log(f"learning rate {self.learning_rate(self.step):.3g} at step {self.step}, falling linearly to 0 "
@@ -385,8 +400,8 @@ class Trainer:
                 if self.step % cfg.log_every == 0 and self.rank == 0:
                     means = {n: (sum(v) / len(v) if v else math.nan) for n, v in window.items()}
                     sec = (time.time() - window_start) / cfg.log_every
-                    writer.writerow([self.step, round(self.train_seconds, 1), round(sec, 4)]
-                                    + [f"{means[n]:.5g}" for n in names])
+                    writer.writerow({"step": self.step, "train_seconds": round(self.train_seconds, 1),
+                                     "sec_per_step": round(sec, 4)} | {n: f"{means[n]:.5g}" for n in names})
                     log_file.flush()
                     bar.set_postfix_str(" ".join(f"{n}={means[n]:.3g}" for n in names), refresh=False)
                     window, window_start = {n: [] for n in names}, time.time()

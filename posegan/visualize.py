@@ -156,10 +156,11 @@ def plot_training_log(csv_path, out_path, smooth: int = 20) -> None:
     steps = np.array([int(r["step"]) for r in rows])
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.6), squeeze=False)
     for ax, name in zip(axes[0], names):
-        values = np.array([float(r[name]) for r in rows])
-        ax.plot(steps, values, color="0.8", linewidth=0.8)
+        logged = np.array([bool(r[name]) for r in rows])  # a term added on resuming is empty in the earlier rows
+        x, values = steps[logged], np.array([float(r[name]) for r in rows if r[name]])
+        ax.plot(x, values, color="0.8", linewidth=0.8)
         if len(values) >= smooth:
-            ax.plot(steps[smooth - 1:], np.convolve(values, np.ones(smooth) / smooth, "valid"), color="C0")
+            ax.plot(x[smooth - 1:], np.convolve(values, np.ones(smooth) / smooth, "valid"), color="C0")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -1,4 +1,6 @@
 """Trainer: overfitting, checkpoint/resume across a kill, distributed run, CLI entry."""
+import copy
+import csv
 import os
 import signal
 import subprocess
@@ -7,6 +9,7 @@ import time
 
 import pytest
 import torch
+from PIL import Image
 
 from posegan.checkpoint import export_generator, export_training_state, load_checkpoint
 from posegan.data import rare_pose_weights
@@ -14,6 +17,7 @@ from posegan.inference import PoseTransfer
 from posegan.pose_edits import raise_arm
 from posegan.pose_prior import PosePrior
 from posegan.train import Trainer, trim_log
+from posegan.visualize import plot_training_log
 from conftest import MINI_DATA, REPO
 
 TINY = ["model.encoder_channels=[4, 8, 8, 8, 8, 8]", "model.decoder_channels=[8, 8, 8, 8, 4]",
@@ -154,6 +158,24 @@ def test_resume_drops_a_nul_padded_log_tail_with_a_warning(tiny_cfg, tmp_path, c
     trainer(resume=str(tmp_path / "latest.pt")).run(max_steps=3)
     assert f"warning: dropped 1 torn line(s) from {log}" in capsys.readouterr().out
     assert [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]] == [1, 2, 3]
+
+
+def test_resume_with_an_added_loss_term_widens_the_log(tiny_cfg, tmp_path):
+    """Switching a term on when resuming (``--set loss.ssim=10``) used to append rows one cell longer than the
+    header."""
+    Trainer(tiny_cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", device="cpu").run(max_steps=2)
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.loss.ssim = 10.0
+    Trainer(cfg, tmp_path, MINI_DATA, split="samples", sample_split="samples", resume=str(tmp_path / "latest.pt"),
+            device="cpu").run(max_steps=4)
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert [r["G/ssim"] != "" for r in rows] == [False, False, True, True]
+    assert all(len(r) == len(rows[0]) and None not in r for r in rows)
+    assert all(0 < float(r["G/ssim"]) < 20 for r in rows[2:])
+    plot_training_log(tmp_path / "log.csv", tmp_path / "loss.png")
+    assert Image.open(tmp_path / "loss.png").size[0] > 0
 
 
 def test_torchrun_two_cpu_processes(tmp_path):
