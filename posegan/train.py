@@ -90,7 +90,8 @@ def widen_log(path: Path, columns: list[str]) -> list[str]:
     if added or not rows:
         header = header + added
         with open(path, "w", newline="") as f:
-            csv.writer(f).writerows([header] + [row + [""] * (len(header) - len(row)) for row in rows[1:]])
+            padded = [row + [""] * (len(header) - len(row)) for row in rows[1:]]
+            csv.writer(f, lineterminator="\n").writerows([header] + padded)  # "\n" as trim_log writes
     return header
 
 
@@ -376,7 +377,7 @@ class Trainer:
                 self.log(f"warning: dropped {torn} torn line(s) from {log_path} (left by a hard kill mid-write)")
             columns = widen_log(log_path, ["step", "train_seconds", "sec_per_step"] + names)
             log_file = open(log_path, "a", newline="")
-            writer = csv.DictWriter(log_file, fieldnames=columns, restval="")
+            writer = csv.DictWriter(log_file, fieldnames=columns, restval="", lineterminator="\n")
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         if cfg.lr_decay_steps > 0:
             self.log(f"learning rate {self.learning_rate(self.step):.3g} at step {self.step}, falling linearly to 0 "
